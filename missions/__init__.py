@@ -1,0 +1,1 @@
+"""In-tree mission plug-ins, one package per mission (issue 3)."""

@@ -1,0 +1,1 @@
+"""Processing-order lifecycle: approve, plan, release, suspend, ... (issue 4)."""

@@ -1,0 +1,1 @@
+"""The backward production planner: slicing, selection rules, plan building (issues 3, 4)."""

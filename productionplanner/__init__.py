@@ -1,0 +1,1 @@
+"""Dispatcher and executors (local, Slurm, Kubernetes) for job steps (issue 6)."""

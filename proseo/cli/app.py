@@ -1,0 +1,69 @@
+"""The root of the ``proseo`` command line.
+
+Errors of the project's hierarchy are printed as one line on stderr and exit with the code
+from :data:`proseo.errors.EXIT_CODES`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from proseo import __version__
+from proseo.cli import db, mission
+from proseo.cli.context import CliContext
+from proseo.config import load_settings
+from proseo.errors import ProseoError, exit_code_for
+
+app = typer.Typer(
+    name="proseo",
+    help="proseo-py: production control for Earth-observation satellite data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(mission.app, name="mission")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"proseo-py {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data directory (default: $PROSEO_DATA_DIR or ./proseo-data)."
+    ),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="SQLAlchemy URL (default: SQLite file in the data directory)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Settings come from PROSEO_* environment variables; these options override them."""
+    ctx.obj = CliContext(load_settings(data_dir=data_dir, database_url=database_url))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    try:
+        app(args=argv, prog_name="proseo")
+    except ProseoError as error:
+        Console(stderr=True).print(f"[bold red]error:[/] {error.message}", highlight=False)
+        return exit_code_for(error)
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point ``proseo``."""
+    sys.exit(run())

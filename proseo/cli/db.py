@@ -1,0 +1,55 @@
+"""``proseo db``: create and migrate the metadata database."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from proseo.cli.context import cli_context
+from proseo.db import migrate
+
+app = typer.Typer(help="Create and migrate the metadata database.", no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def upgrade(
+    ctx: typer.Context,
+    revision: str = typer.Argument("head", help="Target revision (default: the newest)."),
+) -> None:
+    """Create the schema or upgrade it to REVISION (idempotent)."""
+    database = cli_context(ctx).database
+    before = migrate.current_revision(database.engine)
+    migrate.upgrade(database.engine, revision)
+    after = migrate.current_revision(database.engine)
+    url = database.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        console.print(f"database {url} already at revision {after}")
+    else:
+        console.print(f"database {url} upgraded from {before or 'empty'} to {after}")
+
+
+@app.command()
+def downgrade(
+    ctx: typer.Context,
+    revision: str = typer.Argument(..., help="Target revision; 'base' drops every table."),
+) -> None:
+    """Downgrade the schema to REVISION."""
+    database = cli_context(ctx).database
+    migrate.downgrade(database.engine, revision)
+    console.print(f"database downgraded to {migrate.current_revision(database.engine) or 'base'}")
+
+
+@app.command()
+def current(ctx: typer.Context) -> None:
+    """Show the revision the database is at and whether it is the newest."""
+    database = cli_context(ctx).database
+    revision = migrate.current_revision(database.engine)
+    head = migrate.head_revision()
+    url = database.engine.url.render_as_string(hide_password=True)
+    if revision is None:
+        console.print(f"{url}: empty database (no revision); run 'proseo db upgrade'")
+    elif revision == head:
+        console.print(f"{url}: revision {revision} (head)")
+    else:
+        console.print(f"{url}: revision {revision}; newest is {head}, run 'proseo db upgrade'")

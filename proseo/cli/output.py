@@ -1,0 +1,52 @@
+"""Rendering of listings: Rich tables for humans, JSON for scripts (``--format``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+
+class OutputFormat(StrEnum):
+    """Output format of listing commands."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def render(
+    rows: Sequence[BaseModel],
+    fmt: OutputFormat,
+    *,
+    title: str,
+    columns: Sequence[str] | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print ``rows`` as a Rich table (``columns`` or all fields) or as a JSON array."""
+    console = console or Console()
+    if fmt is OutputFormat.JSON:
+        data = [row.model_dump(mode="json") for row in rows]
+        console.print_json(json.dumps(data))
+        return
+    if not rows:
+        console.print(f"no {title.lower()}")
+        return
+    names = list(columns) if columns else list(type(rows[0]).model_fields)
+    table = Table(title=title)
+    for name in names:
+        table.add_column(name.replace("_", " "))
+    for row in rows:
+        data = row.model_dump()
+        table.add_row(*(_cell(data[name]) for name in names))
+    console.print(table)

@@ -1,0 +1,123 @@
+"""Settings of one proseo-py process.
+
+Built once per process (by the CLI callback, the API factory or a test) with
+:func:`load_settings` and passed down; nothing reads the environment at import time.
+Environment variables use the prefix ``PROSEO_`` and ``__`` for nested sections, e.g.
+``PROSEO_DATABASE_URL``, ``PROSEO_DATA_DIR``, ``PROSEO_STORAGE__KIND=s3``,
+``PROSEO_EXECUTOR__MAX_PARALLEL=4``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from proseo.errors import ConfigurationError
+
+
+class StorageSettings(BaseModel):
+    """Where product files live for the default processing facility.
+
+    ``posix`` stores under ``root`` (default: ``<data_dir>/storage``); ``s3`` stores in
+    ``s3_bucket`` under ``s3_prefix`` at ``s3_endpoint_url`` (any S3-speaking server).
+    """
+
+    kind: Literal["posix", "s3"] = "posix"
+    root: Path | None = None
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    multipart_threshold_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+
+
+class ExecutorSettings(BaseModel):
+    """How job steps of the default processing facility run.
+
+    ``local`` runs subprocesses on this machine (at most ``max_parallel`` at once),
+    ``slurm`` submits with ``sbatch`` to ``slurm_partition``, ``kubernetes`` creates
+    batch/v1 Jobs in ``kubernetes_namespace``.
+    """
+
+    kind: str = "local"
+    max_parallel: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
+    slurm_partition: str | None = None
+    slurm_account: str | None = None
+    kubernetes_namespace: str = "default"
+    kubernetes_image: str | None = None
+    poll_interval_s: float = Field(default=2.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """All settings of a proseo-py process (prefix ``PROSEO_``).
+
+    ``database_url`` defaults to an SQLite file ``proseo.sqlite`` in ``data_dir``
+    (the embedded default); any SQLAlchemy URL works, e.g.
+    ``postgresql+psycopg2://user@127.0.0.1:5432/proseo``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="PROSEO_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("proseo-data")
+    database_url: str | None = None
+    echo_sql: bool = False
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(
+                f"database_url {value!r} is not an SQLAlchemy URL (expected e.g. "
+                "'sqlite:///path/proseo.sqlite' or 'postgresql+psycopg2://host/db')"
+            )
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL to connect to: ``database_url`` or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'proseo.sqlite').resolve()}"
+
+    @property
+    def storage_root(self) -> Path:
+        """Root folder of POSIX storage: ``storage.root`` or ``<data_dir>/storage``."""
+        return self.storage.root if self.storage.root is not None else self.data_dir / "storage"
+
+    def ensure_data_dir(self) -> None:
+        """Create ``data_dir`` if needed (only when the embedded SQLite database is used)."""
+        if self.database_url is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment, with explicit ``overrides`` winning.
+
+    :raises ConfigurationError: naming the setting and value that is invalid.
+    """
+    from pydantic import ValidationError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigurationError(
+            f"invalid setting {field} = {first.get('input')!r}: {first['msg']}",
+            field=field,
+        ) from exc

@@ -1,0 +1,161 @@
+"""The one error hierarchy of proseo-py, and its two mappings.
+
+Services raise these; the REST API maps them to HTTP status codes with :func:`http_status_for`
+and the CLI maps them to process exit codes with :func:`exit_code_for`. Every message names
+the input that was wrong and its value, so an operator can act on it without a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class ProseoError(Exception):
+    """Base class of every error proseo-py raises on purpose.
+
+    :param message: a complete sentence saying what was wrong and with which input.
+    :param details: optional machine-readable context (field, value, ...) for API clients.
+    """
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFoundError(ProseoError):
+    """An entity named by the caller does not exist (e.g. mission code, order id)."""
+
+
+class ConflictError(ProseoError):
+    """The request clashes with what is stored (duplicate key, concurrent change)."""
+
+
+class InvalidInputError(ProseoError):
+    """A field has a value that is not acceptable; the message names field and value."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        super().__init__(f"invalid {field} {value!r}: {reason}", field=field, value=repr(value))
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+
+class InvalidStateTransition(ProseoError):
+    """A state change that the entity's state machine does not allow.
+
+    :param entity: a human-readable name of the entity, e.g. ``processing order 12 (ORD-1)``.
+    :param from_state: the current state.
+    :param to_state: the requested state.
+    :param allowed: the states reachable from ``from_state``.
+    """
+
+    def __init__(
+        self, entity: str, from_state: str, to_state: str, allowed: Iterable[str] = ()
+    ) -> None:
+        allowed_list = sorted(allowed)
+        hint = (
+            f"; from {from_state} it may go to {', '.join(allowed_list)}"
+            if allowed_list
+            else f"; {from_state} is a final state"
+        )
+        super().__init__(
+            f"{entity}: illegal state transition {from_state} -> {to_state}{hint}",
+            entity=entity,
+            from_state=from_state,
+            to_state=to_state,
+            allowed=allowed_list,
+        )
+        self.entity = entity
+        self.from_state = from_state
+        self.to_state = to_state
+        self.allowed = allowed_list
+
+
+class PlanningError(ProseoError):
+    """The production planner cannot build a plan (no processor, cyclic rules, ...)."""
+
+
+class SelectionRuleError(InvalidInputError):
+    """A selection rule text does not parse; the message quotes the rule and the column."""
+
+    def __init__(self, rule: str, column: int, expected: str) -> None:
+        pointer = " " * (column - 1) + "^"
+        ProseoError.__init__(
+            self,
+            f"invalid selection rule at column {column}: expected {expected}\n"
+            f"  {rule}\n  {pointer}",
+            field="selection rule",
+            value=rule,
+            column=column,
+        )
+        self.field = "selection rule"
+        self.value = rule
+        self.reason = f"expected {expected} at column {column}"
+        self.column = column
+
+
+class JobOrderError(ProseoError):
+    """A Job Order File cannot be written or read."""
+
+
+class StorageError(ProseoError):
+    """The product storage (POSIX or S3) failed or refused an operation."""
+
+
+class ExecutorError(ProseoError):
+    """A processing facility's executor (local, Slurm, Kubernetes) failed."""
+
+
+class ConfigurationError(ProseoError):
+    """The settings or a plug-in are incomplete or inconsistent."""
+
+
+# One map to HTTP status codes, most specific class first is not needed: lookup walks the MRO.
+HTTP_STATUS: dict[type[ProseoError], int] = {
+    ProseoError: 500,
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidInputError: 422,
+    InvalidStateTransition: 409,
+    PlanningError: 422,
+    JobOrderError: 422,
+    StorageError: 502,
+    ExecutorError: 502,
+    ConfigurationError: 500,
+}
+
+# One map to CLI exit codes (2 is left to the CLI framework for usage errors).
+EXIT_CODES: dict[type[ProseoError], int] = {
+    ProseoError: 1,
+    InvalidInputError: 3,
+    NotFoundError: 4,
+    ConflictError: 5,
+    InvalidStateTransition: 6,
+    PlanningError: 7,
+    JobOrderError: 8,
+    StorageError: 9,
+    ExecutorError: 10,
+    ConfigurationError: 11,
+}
+
+
+def _lookup(table: dict[type[ProseoError], int], error: ProseoError) -> int:
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    return table[ProseoError]
+
+
+def http_status_for(error: ProseoError) -> int:
+    """The HTTP status code for ``error`` (walks its class hierarchy; 500 if unmapped)."""
+    return _lookup(HTTP_STATUS, error)
+
+
+def exit_code_for(error: ProseoError) -> int:
+    """The CLI exit code for ``error`` (walks its class hierarchy; 1 if unmapped)."""
+    return _lookup(EXIT_CODES, error)

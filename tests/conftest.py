@@ -1,0 +1,161 @@
+"""Fixtures: every database test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL comes from ``PROSEO_TEST_DATABASE_URL`` (a server URL whose user may create
+databases) or else from a private throwaway cluster started here. If neither works the
+PostgreSQL tests *error*; they are skipped only when ``PROSEO_TEST_SKIP_POSTGRES=1`` says so
+explicitly. With ``PROSEO_REQUIRE_POSTGRES=1`` (set by the test command) a run in which no
+PostgreSQL test passed fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+import proseo.model  # noqa: F401  (registers every table)
+from proseo.db import Database, create_database_engine
+from proseo.model import Base
+from tests.pgcluster import PostgresCluster
+
+BACKENDS = ["sqlite", "postgresql"]
+_counter = itertools.count()
+_pg_outcomes: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server the tests may create databases on."""
+    if os.environ.get("PROSEO_TEST_SKIP_POSTGRES") == "1":
+        pytest.skip("PostgreSQL tests disabled by PROSEO_TEST_SKIP_POSTGRES=1")
+    given = os.environ.get("PROSEO_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+class _PostgresDatabases:
+    """Creates fresh databases on the test server, from a template holding the schema."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = make_url(server_url)
+        self.admin = create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+        self.template: str | None = None
+        self.prefix = f"proseo_test_{os.getpid()}"
+
+    def _url(self, name: str) -> str:
+        return self.server_url.set(database=name).render_as_string(hide_password=False)
+
+    def create(self, with_schema: bool) -> str:
+        name = f"{self.prefix}_{next(_counter)}"
+        with self.admin.connect() as connection:
+            if with_schema:
+                if self.template is None:
+                    self.template = f"{self.prefix}_template"
+                    connection.execute(text(f'CREATE DATABASE "{self.template}"'))
+                    engine = create_database_engine(self._url(self.template))
+                    Base.metadata.create_all(engine)
+                    engine.dispose()
+                connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+            else:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        return self._url(name)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        if self.template:
+            self.drop(self._url(self.template))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_server_url: str) -> Iterator[_PostgresDatabases]:
+    factory = _PostgresDatabases(postgres_server_url)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgresql``: every test using a database runs once on each."""
+    name: str = request.param
+    return name
+
+
+def _engine_for(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, with_schema: bool
+) -> Iterator[Engine]:
+    if backend == "sqlite":
+        engine = create_database_engine(f"sqlite:///{tmp_path / 'proseo.sqlite'}")
+        if with_schema:
+            Base.metadata.create_all(engine)
+        yield engine
+        engine.dispose()
+        return
+    factory: _PostgresDatabases = request.getfixturevalue("postgres_databases")
+    url = factory.create(with_schema)
+    engine = create_database_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        factory.drop(url)
+
+
+@pytest.fixture
+def empty_engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a new, empty database of ``backend`` (for migration tests)."""
+    yield from _engine_for(backend, request, tmp_path, with_schema=False)
+
+
+@pytest.fixture
+def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A :class:`Database` on a new database of ``backend`` holding the current schema."""
+    for engine in _engine_for(backend, request, tmp_path, with_schema=True):
+        yield Database(engine)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "[postgresql" not in report.nodeid:
+        return
+    if report.when == "call" and report.passed:
+        _pg_outcomes["passed"] += 1
+    elif report.failed:
+        _pg_outcomes["failed"] += 1
+    elif report.skipped:
+        _pg_outcomes["skipped"] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_sep("-", "PostgreSQL half")
+    source = "PROSEO_TEST_DATABASE_URL" if os.environ.get("PROSEO_TEST_DATABASE_URL") else (
+        "private throwaway cluster"
+    )
+    terminalreporter.write_line(
+        f"PostgreSQL tests ({source}): {_pg_outcomes['passed']} passed, "
+        f"{_pg_outcomes['failed']} failed, {_pg_outcomes['skipped']} skipped"
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    required = os.environ.get("PROSEO_REQUIRE_POSTGRES") == "1"
+    if required and exitstatus == 0 and _pg_outcomes["passed"] == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if required and _pg_outcomes["skipped"]:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
