@@ -144,13 +144,22 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_sep("-", "PostgreSQL half")
-    source = "PROSEO_TEST_DATABASE_URL" if os.environ.get("PROSEO_TEST_DATABASE_URL") else (
-        "private throwaway cluster"
+    source = (
+        "PROSEO_TEST_DATABASE_URL"
+        if os.environ.get("PROSEO_TEST_DATABASE_URL")
+        else ("private throwaway cluster")
     )
     terminalreporter.write_line(
         f"PostgreSQL tests ({source}): {_pg_outcomes['passed']} passed, "
         f"{_pg_outcomes['failed']} failed, {_pg_outcomes['skipped']} skipped"
     )
+    if os.environ.get("PROSEO_REQUIRE_POSTGRES") == "1" and (
+        _pg_outcomes["passed"] == 0 or _pg_outcomes["skipped"]
+    ):
+        terminalreporter.write_line(
+            "PROSEO_REQUIRE_POSTGRES=1: the PostgreSQL half must run and pass; failing the run",
+            red=True,
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -83,8 +83,15 @@ class PostgresCluster:
             "-c max_connections=200 -c timezone=UTC"
         )
         self._run(
-            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"),
-            "-w", "start",
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.directory / "log"),
+            "-w",
+            "start",
         )
         return self
 

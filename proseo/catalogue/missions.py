@@ -71,13 +71,15 @@ def create_mission(
         )
     if not name.strip():
         raise InvalidInputError("mission name", name, "must not be empty")
+    checked_file_classes = _check_codes("file class", file_classes)
+    checked_modes = _check_codes("processing mode", processing_modes)
     if session.scalar(select(Mission.id).where(Mission.code == code)) is not None:
         raise ConflictError(f"mission code {code!r} already exists", field="code", value=code)
     mission = Mission(
         code=code,
         name=name.strip(),
-        file_classes=_check_codes("file class", file_classes),
-        processing_modes=_check_codes("processing mode", processing_modes),
+        file_classes=checked_file_classes,
+        processing_modes=checked_modes,
         product_file_template=product_file_template,
     )
     session.add(mission)

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
 from proseo import __version__
 from proseo.cli import db, mission
 from proseo.cli.context import CliContext
+from proseo.cli.output import make_console
 from proseo.config import load_settings
 from proseo.errors import ProseoError, exit_code_for
 
@@ -56,7 +57,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="proseo")
     except ProseoError as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error.message}", highlight=False)
+        make_console(stderr=True).print("[bold red]error:[/]", escape(error.message))
         return exit_code_for(error)
     except SystemExit as done:
         code = done.code

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
 from proseo.cli.context import cli_context
+from proseo.cli.output import make_console
 from proseo.db import migrate
 
 app = typer.Typer(help="Create and migrate the metadata database.", no_args_is_help=True)
-console = Console()
+console = make_console()
 
 
 @app.command()

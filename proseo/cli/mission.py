@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
 from proseo.catalogue import missions
 from proseo.cli.context import cli_context
-from proseo.cli.output import OutputFormat, render
+from proseo.cli.output import OutputFormat, make_console, render
 
 app = typer.Typer(help="Missions in the metadata database.", no_args_is_help=True)
-console = Console()
+console = make_console()
 
-FORMAT = typer.Option(OutputFormat.TABLE, "--format", "-f", help="table for humans, json for scripts")
+FORMAT = typer.Option(
+    OutputFormat.TABLE, "--format", "-f", help="table for humans, json for scripts"
+)
 
 
 @app.command("list")

@@ -12,6 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 
+def make_console(*, stderr: bool = False) -> Console:
+    """A console that never wraps messages (lines stay greppable in logs and scripts)."""
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+
+
 class OutputFormat(StrEnum):
     """Output format of listing commands."""
 
@@ -34,7 +39,7 @@ def render(
     console: Console | None = None,
 ) -> None:
     """Print ``rows`` as a Rich table (``columns`` or all fields) or as a JSON array."""
-    console = console or Console()
+    console = console or make_console()
     if fmt is OutputFormat.JSON:
         data = [row.model_dump(mode="json") for row in rows]
         console.print_json(json.dumps(data))
@@ -47,6 +52,6 @@ def render(
     for name in names:
         table.add_column(name.replace("_", " "))
     for row in rows:
-        data = row.model_dump()
-        table.add_row(*(_cell(data[name]) for name in names))
+        fields = row.model_dump()
+        table.add_row(*(_cell(fields[name]) for name in names))
     console.print(table)

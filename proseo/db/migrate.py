@@ -7,7 +7,7 @@ revisions and the models do not drift apart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -29,7 +29,6 @@ def alembic_config(engine: Engine | None = None) -> Config:
     """An Alembic configuration pointing at the migrations, bound to ``engine`` if given."""
     config = Config()
     config.set_main_option("script_location", str(migrations_directory()))
-    config.set_main_option("version_locations", str(migrations_directory() / "versions"))
     if engine is not None:
         config.attributes["engine"] = engine
     return config
@@ -63,12 +62,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     """Alembic filter: compare only proseo-py's own tables (not ``alembic_version``)."""
     return not (type_ == "table" and name == "alembic_version")
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Alembic hook: render :class:`UTCDateTime` columns through their importable path."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         autogen_context.imports.add("import proseo.db.types")

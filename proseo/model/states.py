@@ -30,6 +30,11 @@ class StateMachine(Generic[S]):
     states: type[S]
     transitions: Mapping[S, frozenset[S]]
 
+    @property
+    def all_states(self) -> tuple[S, ...]:
+        """Every state of the machine, in declaration order."""
+        return tuple(self.states)
+
     def allowed(self, from_state: S) -> frozenset[S]:
         """States reachable in one move from ``from_state``."""
         return self.transitions.get(from_state, frozenset())

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: virtual environment, install, lint, type check,
+# and pytest on SQLite and on a private throwaway PostgreSQL cluster (started by the tests).
+# Extra arguments go to pytest, e.g. scripts/test.sh -k states
+source "$(dirname "$0")/bootstrap.sh"
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null \
+   && [ -z "${PROSEO_TEST_DATABASE_URL:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing the PostgreSQL server (Debian package postgresql)"
+    apt-get install -y --no-install-recommends postgresql >/dev/null \
+      || { apt-get update >/dev/null && apt-get install -y --no-install-recommends postgresql >/dev/null; }
+  fi
+fi
+
+echo "== ruff"
+ruff check .
+ruff format --check .
+echo "== mypy"
+mypy .
+echo "== pytest (SQLite and PostgreSQL)"
+PROSEO_REQUIRE_POSTGRES=1 python -m pytest "$@"
