@@ -1,0 +1,352 @@
+"""Set-based evaluation of a simple selection rule for many job windows at once.
+
+The planner evaluates a rule for every job window of an order in a handful of queries: the
+windows go into a temporary table, and each policy is one query over the join of windows and
+products (window functions pick the "latest" / "closest" / "largest" product per window).
+Nearest-neighbour policies look up, per window, only the products next to the target time
+through the (class, sensing start) and (class, sensing stop) indexes. The accumulation of
+policies and the MINCOVER check are shared with the reference evaluator
+(:func:`planner.rules.evaluate.accumulate`), so the two can only differ in what each policy
+selects, and the property tests check they do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session, aliased
+
+from planner.rules.evaluate import (
+    PRODUCT_FIELD_FILTERS,
+    Selection,
+    TimeWindow,
+    accumulate,
+    epoch_us,
+)
+from planner.rules.language import Policy, SimpleRule
+from proseo.db.functions import epoch_us as sql_epoch_us
+from proseo.db.types import UTCDateTime
+from proseo.model import Product, ProductParameter
+from proseo.model.enums import PolicyType
+
+_scratch = MetaData()
+rule_windows = Table(
+    "proseo_rule_window",
+    _scratch,
+    Column("policy", Integer, nullable=False),
+    Column("key", BigInteger, nullable=False),
+    Column("ws", UTCDateTime, nullable=False),
+    Column("we", UTCDateTime, nullable=False),
+    Column("ws_us", BigInteger, nullable=False),
+    Column("we_us", BigInteger, nullable=False),
+    Column("lo", UTCDateTime, nullable=False),
+    Column("hi", UTCDateTime, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+"""Scratch table of search windows, one row per (policy position, job window)."""
+
+_WINDOW_INDEPENDENT = {
+    PolicyType.LATEST_VALIDITY,
+    PolicyType.LATEST_START_VALIDITY,
+    PolicyType.LATEST_STOP_VALIDITY,
+    PolicyType.LAST_CREATED,
+}
+_NEAREST = {
+    PolicyType.LATEST_VALIDITY_CLOSEST,
+    PolicyType.CLOSEST_START_VALIDITY,
+    PolicyType.CLOSEST_STOP_VALIDITY,
+}
+
+
+def _least(a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int]:
+    return case((a < b, a), else_=b)
+
+
+def _greatest(a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int]:
+    return case((a > b, a), else_=b)
+
+
+def _product_conditions(
+    product: Any, source_class_id: int, rule: SimpleRule
+) -> list[ColumnElement[bool]]:
+    p = product
+    conditions: list[ColumnElement[bool]] = [p.product_class_id == source_class_id]
+    for key, value in rule.filters:
+        attribute = PRODUCT_FIELD_FILTERS.get(key)
+        if attribute is not None:
+            conditions.append(getattr(p, attribute) == value)
+        else:
+            conditions.append(
+                exists().where(
+                    ProductParameter.product_id == p.id,
+                    ProductParameter.key == key,
+                    ProductParameter.value == value,
+                )
+            )
+    return conditions
+
+
+def _newest_first(p: Any) -> list[Any]:
+    return [p.generation_time.desc().nulls_last(), p.id.desc()]
+
+
+def _intersects(p: Any, w: Table) -> ColumnElement[bool]:
+    start, stop = p.sensing_start, p.sensing_stop
+    ws, we = w.c.ws, w.c.we
+    return or_(
+        and_(start < we, ws < stop),
+        and_(start == stop, ws == we, start == ws),
+        and_(start == stop, ws < we, ws <= start, start < we),
+        and_(ws == we, start < stop, start <= ws, ws < stop),
+    )
+
+
+def _covers(p: Any, w: Table) -> ColumnElement[bool]:
+    return and_(p.sensing_start <= w.c.ws, p.sensing_stop >= w.c.we)
+
+
+def _ranked(
+    condition: ColumnElement[bool],
+    order: list[Any],
+    position: int,
+    conditions: list[ColumnElement[bool]],
+    partition: list[Any] | None = None,
+    extra: ColumnElement[bool] | None = None,
+) -> Select[Any]:
+    """Per window, the first product in ``order`` among those meeting ``condition``."""
+    w = rule_windows
+    p = Product
+    rank = func.row_number().over(
+        partition_by=[w.c.key, *(partition or [])], order_by=[*order, *_newest_first(p)]
+    )
+    where = [w.c.policy == position, *conditions, condition]
+    if extra is not None:
+        where.append(extra)
+    inner = (
+        select(
+            w.c.key.label("key"),
+            p.id.label("id"),
+            p.sensing_start.label("start"),
+            p.sensing_stop.label("stop"),
+            rank.label("rank"),
+        )
+        .select_from(w)
+        .join(p, and_(*where))
+        .subquery()
+    )
+    return select(inner.c.key, inner.c.id, inner.c.start, inner.c.stop).where(inner.c.rank == 1)
+
+
+def _policy_query(
+    policy: Policy,
+    position: int,
+    conditions: list[ColumnElement[bool]],
+    source_class_id: int,
+    rule: SimpleRule,
+) -> Select[Any]:
+    w = rule_windows
+    p = Product
+    kind = policy.policy_type
+    start_us, stop_us = sql_epoch_us(p.sensing_start), sql_epoch_us(p.sensing_stop)
+    coarse = and_(p.sensing_start <= w.c.we, p.sensing_stop >= w.c.ws)
+    if kind in (PolicyType.VAL_COVER, PolicyType.VAL_INTERSECT):
+        condition = (
+            _covers(p, w) if kind is PolicyType.VAL_COVER else and_(coarse, _intersects(p, w))
+        )
+        return (
+            select(w.c.key, p.id, p.sensing_start, p.sensing_stop)
+            .select_from(w)
+            .join(p, and_(w.c.policy == position, *conditions, condition))
+        )
+    if kind in (PolicyType.LATEST_VAL_COVER, PolicyType.LATEST_VAL_COVER_NEWEST_VALIDITY):
+        return _ranked(_covers(p, w), [], position, conditions)
+    if kind is PolicyType.BEST_CENTERED_COVER:
+        margin = _least(w.c.ws_us - start_us, stop_us - w.c.we_us)
+        return _ranked(_covers(p, w), [margin.desc()], position, conditions)
+    if kind is PolicyType.LATEST_VAL_COVER_CLOSEST:
+        return _ranked(_covers(p, w), [p.sensing_start.desc()], position, conditions)
+    if kind is PolicyType.LATEST_VAL_INTERSECT:
+        return _ranked(and_(coarse, _intersects(p, w)), [], position, conditions)
+    if kind is PolicyType.VAL_INTERSECT_WITHOUT_DUPLICATES:
+        return _ranked(
+            and_(coarse, _intersects(p, w)),
+            [],
+            position,
+            conditions,
+            partition=[p.sensing_start, p.sensing_stop],
+        )
+    if kind in (PolicyType.LARGEST_OVERLAP, PolicyType.LARGEST_OVERLAP_85):
+        overlap = _least(stop_us, w.c.we_us) - _greatest(start_us, w.c.ws_us)
+        extra = None
+        if kind is PolicyType.LARGEST_OVERLAP_85:
+            extra = 100 * overlap >= 85 * (w.c.we_us - w.c.ws_us)
+        return _ranked(
+            and_(coarse, _intersects(p, w)),
+            [overlap.desc(), func.abs(start_us - w.c.ws_us).asc()],
+            position,
+            conditions,
+            extra=extra,
+        )
+    if kind in _NEAREST:
+        column_name = (
+            "sensing_stop" if kind is PolicyType.CLOSEST_STOP_VALIDITY else "sensing_start"
+        )
+        other = aliased(Product)
+        other_conditions = _product_conditions(other, source_class_id, rule)
+        column = getattr(p, column_name)
+        other_column = getattr(other, column_name)
+        below = (
+            select(func.max(other_column))
+            .where(*other_conditions, other_column <= w.c.lo)
+            .scalar_subquery()
+        )
+        above = (
+            select(func.min(other_column))
+            .where(*other_conditions, other_column >= w.c.hi)
+            .scalar_subquery()
+        )
+        value_us = sql_epoch_us(column)
+        if kind is PolicyType.LATEST_VALIDITY_CLOSEST:
+            distance = func.abs(2 * value_us - (w.c.ws_us + w.c.we_us))
+        elif kind is PolicyType.CLOSEST_START_VALIDITY:
+            distance = func.abs(value_us - w.c.ws_us)
+        else:
+            distance = func.abs(value_us - w.c.we_us)
+        return _ranked(
+            or_(column == below, column == above), [distance.asc()], position, conditions
+        )
+    raise AssertionError(f"unhandled policy {kind}")  # pragma: no cover
+
+
+def _window_independent(
+    session: Session, policy: Policy, conditions: list[ColumnElement[bool]]
+) -> list[tuple[int, datetime, datetime]]:
+    p = Product
+    if policy.policy_type is PolicyType.LAST_CREATED:
+        order: list[Any] = []
+    elif policy.policy_type is PolicyType.LATEST_STOP_VALIDITY:
+        order = [p.sensing_stop.desc()]
+    else:
+        order = [p.sensing_start.desc()]
+    row = session.execute(
+        select(p.id, p.sensing_start, p.sensing_stop)
+        .where(*conditions)
+        .order_by(*order, *_newest_first(p))
+        .limit(1)
+    ).first()
+    return [] if row is None else [(row[0], row[1], row[2])]
+
+
+def _window_rows(rule: SimpleRule, windows: Sequence[TimeWindow]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for position, policy in enumerate(rule.policies):
+        if policy.policy_type in _WINDOW_INDEPENDENT:
+            continue
+        before = timedelta(milliseconds=policy.delta_before_ms)
+        after = timedelta(milliseconds=policy.delta_after_ms)
+        for window in windows:
+            ws, we = window.start - before, window.stop + after
+            ws_us, we_us = epoch_us(ws), epoch_us(we)
+            if policy.policy_type is PolicyType.LATEST_VALIDITY_CLOSEST:
+                lo = ws + timedelta(microseconds=(we_us - ws_us) // 2)
+                hi = ws + timedelta(microseconds=-((ws_us - we_us) // 2))
+            elif policy.policy_type is PolicyType.CLOSEST_STOP_VALIDITY:
+                lo = hi = we
+            else:
+                lo = hi = ws
+            rows.append(
+                {
+                    "policy": position,
+                    "key": window.key,
+                    "ws": ws,
+                    "we": we,
+                    "ws_us": ws_us,
+                    "we_us": we_us,
+                    "lo": lo,
+                    "hi": hi,
+                }
+            )
+    return rows
+
+
+def evaluate_simple_rule_for_windows(
+    session: Session,
+    rule: SimpleRule,
+    source_class_id: int,
+    windows: Sequence[TimeWindow],
+) -> dict[int, Selection]:
+    """Evaluate ``rule`` for every job window against the products in the database.
+
+    :param source_class_id: id of the product class named by ``rule.source_type``.
+    :param windows: job windows with distinct ``key`` values.
+    :returns: the :class:`Selection` per window key.
+    :raises ValueError: when window keys repeat.
+
+    Runs inside the caller's transaction; uses a temporary table on the session's
+    connection (emptied before and after use).
+    """
+    keys = [w.key for w in windows]
+    if len(set(keys)) != len(keys):
+        raise ValueError("job window keys must be distinct")
+    if not windows:
+        return {}
+    connection = session.connection()
+    rule_windows.create(connection, checkfirst=True)
+    session.execute(delete(rule_windows))
+    rows = _window_rows(rule, windows)
+    if rows:
+        session.execute(insert(rule_windows), rows)
+    conditions = _product_conditions(Product, source_class_id, rule)
+    validity: dict[int, tuple[int, int]] = {}
+    per_window: dict[int, list[set[int]]] = {w.key: [] for w in windows}
+    newest_validity: list[tuple[int, datetime, datetime]] | None = None
+    for position, policy in enumerate(rule.policies):
+        selected: dict[int, set[int]] = {key: set() for key in per_window}
+        if policy.policy_type in _WINDOW_INDEPENDENT:
+            found = _window_independent(session, policy, conditions)
+            for product_id, start, stop in found:
+                validity[product_id] = (epoch_us(start), epoch_us(stop))
+                for key in selected:
+                    selected[key].add(product_id)
+        else:
+            query = _policy_query(policy, position, conditions, source_class_id, rule)
+            for key, product_id, start, stop in session.execute(query):
+                validity[product_id] = (epoch_us(start), epoch_us(stop))
+                selected[key].add(product_id)
+            if policy.policy_type is PolicyType.LATEST_VAL_COVER_NEWEST_VALIDITY:
+                if newest_validity is None:
+                    newest_validity = _window_independent(
+                        session, Policy(PolicyType.LATEST_VALIDITY), conditions
+                    )
+                for product_id, start, stop in newest_validity:
+                    validity[product_id] = (epoch_us(start), epoch_us(stop))
+                    for chosen in selected.values():
+                        if not chosen:
+                            chosen.add(product_id)
+        for key, chosen in selected.items():
+            per_window[key].append(chosen)
+    session.execute(delete(rule_windows))
+    by_key = {w.key: w for w in windows}
+    return {
+        key: accumulate(rule, by_key[key], policies, validity.__getitem__)
+        for key, policies in per_window.items()
+    }

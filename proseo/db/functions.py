@@ -1,0 +1,37 @@
+"""Portable SQL functions for set-based queries on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class epoch_us(FunctionElement[int]):  # noqa: N801  (reads like the SQL function it is)
+    """``epoch_us(column)``: a :class:`~proseo.db.types.UTCDateTime` as integer microseconds
+    since 1970-01-01T00:00:00Z, exact on both databases.
+
+    SQLite stores ``YYYY-MM-DD HH:MM:SS.ffffff`` text: whole seconds from ``strftime('%s')``
+    plus the six fraction digits. PostgreSQL's ``EXTRACT(EPOCH ...)`` is an exact numeric.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_us, "sqlite")
+def _epoch_us_sqlite(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return (
+        f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 "
+        f"+ CAST(substr({column}, 21, 6) AS INTEGER))"
+    )
+
+
+@compiles(epoch_us, "postgresql")
+def _epoch_us_postgresql(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
