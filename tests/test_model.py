@@ -194,3 +194,30 @@ def test_sqlite_connection_settings(tmp_path: object) -> None:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 1234
     engine.dispose()
+
+
+def test_epoch_us_is_exact_on_both_databases(database: Database) -> None:
+    from proseo.db.functions import epoch_us
+
+    moments = [
+        datetime(2020, 1, 1, 0, 0, 0, 999_999, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999_500, tzinfo=UTC),
+        datetime(2019, 5, 9, 23, 48, 37, 1, tzinfo=UTC),
+    ]
+    with database.transaction() as session:
+        mission = create_mission(session, "TST", "Test")
+        spacecraft = Spacecraft(mission=mission, code="TST1", name="one")
+        for number, moment in enumerate(moments):
+            session.add(
+                Orbit(
+                    spacecraft=spacecraft, orbit_number=number, start_time=moment, stop_time=moment
+                )
+            )
+        session.flush()
+        values = (
+            session.execute(select(epoch_us(Orbit.start_time)).order_by(Orbit.orbit_number))
+            .scalars()
+            .all()
+        )
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert values == [(m - epoch) // timedelta(microseconds=1) for m in moments]

@@ -1085,6 +1085,9 @@ def upgrade() -> None:
             ["product_class_id", "sensing_start", "sensing_stop"],
             unique=False,
         )
+        batch_op.create_index(
+            "ix_product_class_stop", ["product_class_id", "sensing_stop"], unique=False
+        )
         batch_op.create_index("ix_product_enclosing", ["enclosing_product_id"], unique=False)
         batch_op.create_index("ix_product_job_step", ["job_step_id"], unique=False)
 
@@ -1330,6 +1333,7 @@ def downgrade() -> None:
     with op.batch_alter_table("product", schema=None) as batch_op:
         batch_op.drop_index("ix_product_job_step")
         batch_op.drop_index("ix_product_enclosing")
+        batch_op.drop_index("ix_product_class_stop")
         batch_op.drop_index("ix_product_class_sensing")
 
     op.drop_table("product")

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from proseo import __version__
-from proseo.cli import db, mission
+from proseo.cli import catalogue, db, mission, rule
 from proseo.cli.context import CliContext
 from proseo.cli.output import make_console
 from proseo.config import load_settings
@@ -27,6 +27,9 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(mission.app, name="mission")
+app.add_typer(catalogue.productclass_app, name="productclass")
+app.add_typer(catalogue.processor_app, name="processor")
+app.add_typer(rule.app, name="rule")
 
 
 def _version(value: bool) -> None:

@@ -1,12 +1,21 @@
-"""``proseo mission``: missions in the metadata database."""
+"""``proseo mission``: missions in the metadata database and their plug-ins."""
 
 from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
 
 import typer
 
 from proseo.catalogue import missions
+from proseo.catalogue.definitions import dump_definition, load_definition
+from proseo.catalogue.sync import SyncReport, export_mission, sync_mission
+from proseo.catalogue.views import mission_view
 from proseo.cli.context import cli_context
-from proseo.cli.output import OutputFormat, make_console, render
+from proseo.cli.output import OutputFormat, make_console, render, render_fields
+from proseo.errors import InvalidInputError
+from proseo.plugins import get_mission_plugin
 
 app = typer.Typer(help="Missions in the metadata database.", no_args_is_help=True)
 console = make_console()
@@ -14,6 +23,36 @@ console = make_console()
 FORMAT = typer.Option(
     OutputFormat.TABLE, "--format", "-f", help="table for humans, json for scripts"
 )
+ORBITS = typer.Option(
+    None, "--orbits", help="Orbit range FIRST-LAST to create from the nominal orbit source."
+)
+
+
+class FileFormat(StrEnum):
+    """Format of exported mission definitions."""
+
+    YAML = "yaml"
+    JSON = "json"
+
+
+def _orbit_range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
+    if match is None or int(match[1]) > int(match[2]):
+        raise InvalidInputError("--orbits", text, "expected FIRST-LAST, e.g. 8138-14137")
+    return int(match[1]), int(match[2])
+
+
+def _print_report(report: SyncReport) -> None:
+    if not report.changed:
+        console.print(f"mission {report.mission}: no changes (database already matches)")
+    else:
+        console.print(f"mission {report.mission}: {len(report.changes)} change(s)")
+        for line in report.changes:
+            console.print(f"  {line}")
+    for line in report.kept:
+        console.print(f"  kept {line}")
 
 
 @app.command("list")
@@ -22,6 +61,18 @@ def list_(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
     with cli_context(ctx).database.transaction() as session:
         rows = missions.list_missions(session)
     render(rows, fmt, title="Missions")
+
+
+@app.command()
+def show(ctx: typer.Context, code: str, fmt: OutputFormat = FORMAT) -> None:
+    """Show a mission: spacecraft and orbits, counts of classes, processors and products."""
+    with cli_context(ctx).database.transaction() as session:
+        view = mission_view(session, code)
+    if fmt is OutputFormat.JSON:
+        render([view], fmt, title="Mission")
+        return
+    render_fields(view, exclude={"spacecraft"}, title=f"Mission {view.code}")
+    render(view.spacecraft, OutputFormat.TABLE, title="Spacecraft")
 
 
 @app.command()
@@ -44,3 +95,38 @@ def create(
             product_file_template=template,
         )
         console.print(f"mission {mission.code} created")
+
+
+@app.command()
+def sync(ctx: typer.Context, code: str, orbits: str | None = ORBITS) -> None:
+    """Write the installed plug-in of mission CODE into the database (idempotent)."""
+    definition = get_mission_plugin(code).definition()
+    with cli_context(ctx).database.transaction() as session:
+        report = sync_mission(session, definition, orbit_range=_orbit_range(orbits))
+    _print_report(report)
+
+
+@app.command("import")
+def import_(ctx: typer.Context, path: Path, orbits: str | None = ORBITS) -> None:
+    """Write a mission definition file (YAML or JSON) into the database (idempotent)."""
+    definition = load_definition(path)
+    with cli_context(ctx).database.transaction() as session:
+        report = sync_mission(session, definition, orbit_range=_orbit_range(orbits))
+    _print_report(report)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    code: str,
+    output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
+    fmt: FileFormat = typer.Option(FileFormat.YAML, "--format", "-f"),
+) -> None:
+    """Export what the database holds for mission CODE as a definition file."""
+    with cli_context(ctx).database.transaction() as session:
+        text = dump_definition(export_mission(session, code), fmt.value)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"mission {code} exported to {output}")

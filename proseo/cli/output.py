@@ -55,3 +55,20 @@ def render(
         fields = row.model_dump()
         table.add_row(*(_cell(fields[name]) for name in names))
     console.print(table)
+
+
+def render_fields(
+    item: BaseModel,
+    *,
+    title: str,
+    exclude: set[str] | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print one item as a two-column table of field names and values."""
+    console = console or make_console()
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for name, value in item.model_dump(exclude=exclude or set()).items():
+        table.add_row(name.replace("_", " "), _cell(value))
+    console.print(table)

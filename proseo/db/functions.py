@@ -15,7 +15,8 @@ class epoch_us(FunctionElement[int]):  # noqa: N801  (reads like the SQL functio
     since 1970-01-01T00:00:00Z, exact on both databases.
 
     SQLite stores ``YYYY-MM-DD HH:MM:SS.ffffff`` text: whole seconds from ``strftime('%s')``
-    plus the six fraction digits. PostgreSQL's ``EXTRACT(EPOCH ...)`` is an exact numeric.
+    of the first 19 characters (SQLite's own time parsing rounds fractions to milliseconds,
+    so ``.999999`` would become the next second), plus the six fraction digits. PostgreSQL's ``EXTRACT(EPOCH ...)`` is an exact numeric.
     """
 
     type = BigInteger()
@@ -26,7 +27,7 @@ class epoch_us(FunctionElement[int]):  # noqa: N801  (reads like the SQL functio
 def _epoch_us_sqlite(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
     return (
-        f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000 "
+        f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000 "
         f"+ CAST(substr({column}, 21, 6) AS INTEGER))"
     )
 

@@ -31,6 +31,7 @@ class Product(Base):
     __tablename__ = "product"
     __table_args__ = (
         Index("ix_product_class_sensing", "product_class_id", "sensing_start", "sensing_stop"),
+        Index("ix_product_class_stop", "product_class_id", "sensing_stop"),
         Index("ix_product_job_step", "job_step_id"),
         Index("ix_product_enclosing", "enclosing_product_id"),
     )

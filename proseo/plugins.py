@@ -1,0 +1,132 @@
+"""Plug-ins by entry point: missions (``proseo.missions``) and executors (``proseo.executors``).
+
+A mission plug-in is an object (or a class with a no-argument constructor) registered under
+``proseo.missions`` that subclasses :class:`MissionPlugin`. It sees plain data only: it
+declares a :class:`~proseo.catalogue.definitions.MissionDefinition`, parses product file
+names into :class:`ProductMetadata`, and names output files.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import entry_points
+from typing import Any
+
+from proseo.catalogue.definitions import MissionDefinition
+from proseo.errors import ConfigurationError, NotFoundError
+
+MISSION_GROUP = "proseo.missions"
+EXECUTOR_GROUP = "proseo.executors"
+
+
+@dataclass(frozen=True)
+class ProductMetadata:
+    """What a product file name tells (or what an output product will be): UTC times."""
+
+    product_type: str
+    sensing_start: datetime
+    sensing_stop: datetime
+    generation_time: datetime | None = None
+    spacecraft_code: str | None = None
+    orbit_number: int | None = None
+    file_class: str | None = None
+    mode: str | None = None
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+def compact_time(moment: datetime) -> str:
+    """``YYYYMMDDThhmmss`` (UTC), the time format of Sentinel product names."""
+    return moment.strftime("%Y%m%dT%H%M%S")
+
+
+class MissionPlugin(ABC):
+    """Base class of mission plug-ins."""
+
+    @abstractmethod
+    def definition(self) -> MissionDefinition:
+        """The mission's complete definition (plain data)."""
+
+    def parse_file_name(self, file_name: str) -> ProductMetadata | None:
+        """Metadata from a product file name, or ``None`` when the name is not this mission's."""
+        return None
+
+    def output_file_name(self, product: ProductMetadata, **context: Any) -> str:
+        """Name of an output product file, from the mission's ``product_file_template``.
+
+        The Jinja2 template sees the fields of ``product``, ``context`` (e.g.
+        ``processor_version``) and the filter ``compact`` (``YYYYMMDDThhmmss``).
+
+        :raises ConfigurationError: when the mission has no template or it fails to render.
+        """
+        from jinja2 import Environment, StrictUndefined, TemplateError
+
+        definition = self.definition()
+        if not definition.product_file_template:
+            raise ConfigurationError(f"mission {definition.code} has no product file template")
+        environment = Environment(undefined=StrictUndefined, autoescape=False)
+        environment.filters["compact"] = compact_time
+        try:
+            template = environment.from_string(definition.product_file_template)
+            return template.render(**vars(product), mission=definition.code, **context).strip()
+        except TemplateError as error:
+            raise ConfigurationError(
+                f"mission {definition.code}: product file template failed: {error}"
+            ) from error
+
+
+def _load(group: str, name: str, value: Any) -> Any:
+    try:
+        loaded = value.load()
+    except Exception as error:  # a broken plug-in must not take the whole system down
+        raise ConfigurationError(f"{group} plug-in {name!r} failed to load: {error}") from error
+    return loaded() if isinstance(loaded, type) else loaded
+
+
+def load_mission_plugins() -> dict[str, MissionPlugin]:
+    """All installed mission plug-ins by mission code.
+
+    :raises ConfigurationError: when a plug-in fails to load, is not a :class:`MissionPlugin`
+        or declares a code another plug-in declares too.
+    """
+    plugins: dict[str, MissionPlugin] = {}
+    for entry in entry_points(group=MISSION_GROUP):
+        plugin = _load(MISSION_GROUP, entry.name, entry)
+        if not isinstance(plugin, MissionPlugin):
+            raise ConfigurationError(
+                f"mission plug-in {entry.name!r} ({entry.value}) is not a MissionPlugin"
+            )
+        code = plugin.definition().code
+        if code in plugins:
+            raise ConfigurationError(f"two mission plug-ins declare mission code {code!r}")
+        plugins[code] = plugin
+    return plugins
+
+
+def get_mission_plugin(code: str) -> MissionPlugin:
+    """The installed plug-in of mission ``code``.
+
+    :raises NotFoundError: naming the code and the codes that are installed.
+    """
+    plugins = load_mission_plugins()
+    if code not in plugins:
+        known = ", ".join(sorted(plugins)) or "none"
+        raise NotFoundError(f"no mission plug-in for {code!r} (installed: {known})")
+    return plugins[code]
+
+
+def load_executor_class(kind: str) -> Any:
+    """The executor plug-in registered as ``kind`` under ``proseo.executors``.
+
+    :raises NotFoundError: naming the kind and the kinds that are installed.
+    """
+    entries = {e.name: e for e in entry_points(group=EXECUTOR_GROUP)}
+    if kind not in entries:
+        known = ", ".join(sorted(entries)) or "none"
+        raise NotFoundError(f"no executor plug-in {kind!r} (installed: {known})")
+    try:
+        return entries[kind].load()
+    except Exception as error:
+        raise ConfigurationError(f"executor plug-in {kind!r} failed to load: {error}") from error
