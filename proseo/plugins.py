@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from proseo.catalogue.definitions import MissionDefinition
@@ -52,6 +53,14 @@ class MissionPlugin(ABC):
     def parse_file_name(self, file_name: str) -> ProductMetadata | None:
         """Metadata from a product file name, or ``None`` when the name is not this mission's."""
         return None
+
+    def read_metadata(self, path: Path) -> ProductMetadata | None:
+        """Metadata of the product at ``path`` (a file or a product folder).
+
+        The default parses the name; plug-ins whose names do not carry everything (e.g.
+        Landsat, whose scene times are in the ``_MTL.txt``) read the files.
+        """
+        return self.parse_file_name(path.name)
 
     def output_file_name(self, product: ProductMetadata, **context: Any) -> str:
         """Name of an output product file, from the mission's ``product_file_template``.

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -22,6 +23,12 @@ import proseo.model  # noqa: F401  (registers every table)
 from proseo.db import Database, create_database_engine
 from proseo.model import Base
 from tests.pgcluster import PostgresCluster
+
+# Property tests are derandomized by default so CI is repeatable; set
+# HYPOTHESIS_PROFILE=explore to search with fresh random examples (and more of them).
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.register_profile("explore", max_examples=1000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BACKENDS = ["sqlite", "postgresql"]
 _counter = itertools.count()

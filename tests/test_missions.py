@@ -37,12 +37,12 @@ def _row_counts(session: Session) -> dict[str, int]:
 
 def test_installed_plugins() -> None:
     plugins = load_mission_plugins()
-    assert {"S5P", "TST"} <= set(plugins)
+    assert {"LANDSAT", "S5P", "TST"} <= set(plugins)
     with pytest.raises(NotFoundError, match=r"no mission plug-in for 'XYZ' \(installed: .*S5P"):
         get_mission_plugin("XYZ")
 
 
-@pytest.mark.parametrize("code", ["S5P", "TST"])
+@pytest.mark.parametrize("code", ["LANDSAT", "S5P", "TST"])
 def test_sync_twice_changes_nothing_the_second_time(database: Database, code: str) -> None:
     definition = get_mission_plugin(code).definition()
     with database.transaction() as session:

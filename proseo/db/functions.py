@@ -16,7 +16,8 @@ class epoch_us(FunctionElement[int]):  # noqa: N801  (reads like the SQL functio
 
     SQLite stores ``YYYY-MM-DD HH:MM:SS.ffffff`` text: whole seconds from ``strftime('%s')``
     of the first 19 characters (SQLite's own time parsing rounds fractions to milliseconds,
-    so ``.999999`` would become the next second), plus the six fraction digits. PostgreSQL's ``EXTRACT(EPOCH ...)`` is an exact numeric.
+    so ``.999999`` would become the next second), plus the six fraction digits.
+    PostgreSQL's ``EXTRACT(EPOCH ...)`` is an exact numeric.
     """
 
     type = BigInteger()
