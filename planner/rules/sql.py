@@ -12,7 +12,7 @@ selects, and the property tests check they do not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -160,8 +160,7 @@ def _policy_query(
     policy: Policy,
     position: int,
     conditions: list[ColumnElement[bool]],
-    source_class_id: int,
-    rule: SimpleRule,
+    conditions_for: Callable[[Any], list[ColumnElement[bool]]],
 ) -> Select[Any]:
     w = rule_windows
     p = Product
@@ -211,7 +210,7 @@ def _policy_query(
             "sensing_stop" if kind is PolicyType.CLOSEST_STOP_VALIDITY else "sensing_start"
         )
         other = aliased(Product)
-        other_conditions = _product_conditions(other, source_class_id, rule)
+        other_conditions = conditions_for(other)
         column = getattr(p, column_name)
         other_column = getattr(other, column_name)
         below = (
@@ -293,12 +292,17 @@ def evaluate_simple_rule_for_windows(
     rule: SimpleRule,
     source_class_id: int,
     windows: Sequence[TimeWindow],
+    *,
+    candidates: Callable[[Any], ColumnElement[bool]] | None = None,
 ) -> dict[int, Selection]:
     """Evaluate ``rule`` for every job window against the products in the database.
 
     :param source_class_id: id of the product class named by ``rule.source_type``.
     :param windows: job windows with distinct ``key`` values.
     :returns: the :class:`Selection` per window key.
+    :param candidates: an extra condition on the product table (given the ``Product`` class
+        or an alias of it) that limits which products count, e.g. "has a file at the
+        facility or is being produced".
     :raises ValueError: when window keys repeat.
 
     Runs inside the caller's transaction; uses a temporary table on the session's
@@ -315,7 +319,14 @@ def evaluate_simple_rule_for_windows(
     rows = _window_rows(rule, windows)
     if rows:
         session.execute(insert(rule_windows), rows)
-    conditions = _product_conditions(Product, source_class_id, rule)
+
+    def conditions_for(product: Any) -> list[ColumnElement[bool]]:
+        found = _product_conditions(product, source_class_id, rule)
+        if candidates is not None:
+            found.append(candidates(product))
+        return found
+
+    conditions = conditions_for(Product)
     validity: dict[int, tuple[int, int]] = {}
     per_window: dict[int, list[set[int]]] = {w.key: [] for w in windows}
     newest_validity: list[tuple[int, datetime, datetime]] | None = None
@@ -328,7 +339,7 @@ def evaluate_simple_rule_for_windows(
                 for key in selected:
                     selected[key].add(product_id)
         else:
-            query = _policy_query(policy, position, conditions, source_class_id, rule)
+            query = _policy_query(policy, position, conditions, conditions_for)
             for key, product_id, start, stop in session.execute(query):
                 validity[product_id] = (epoch_us(start), epoch_us(stop))
                 selected[key].add(product_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from orderman import cli as order_cli
 from proseo import __version__
 from proseo.cli import catalogue, db, mission, rule
 from proseo.cli.context import CliContext
@@ -30,6 +31,8 @@ app.add_typer(mission.app, name="mission")
 app.add_typer(catalogue.productclass_app, name="productclass")
 app.add_typer(catalogue.processor_app, name="processor")
 app.add_typer(rule.app, name="rule")
+app.add_typer(order_cli.app, name="order")
+app.add_typer(order_cli.jobstep_app, name="jobstep")
 
 
 def _version(value: bool) -> None:

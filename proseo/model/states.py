@@ -7,14 +7,17 @@ state and records a :class:`~proseo.model.history.StateHistory` row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import String, Text, and_, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from proseo.db.types import UTCDateTime
 from proseo.errors import InvalidInputError, InvalidStateTransition
+from proseo.model.base import utc_now
 from proseo.model.enums import JobState, JobStepState, OrderState, StatefulEntity
 from proseo.model.history import StateHistory
 from proseo.model.order import Job, JobStep, ProcessingOrder
@@ -188,3 +191,66 @@ def transition(
     )
     session.add(history)
     return history
+
+
+def bulk_transition(
+    session: Session,
+    model: type[Job] | type[JobStep],
+    where: Any,
+    from_states: Iterable[StrEnum],
+    to_state: StrEnum,
+    *,
+    changed_by: str | None = None,
+    reason: str | None = None,
+) -> int:
+    """Move every ``model`` row matching ``where`` and in one of ``from_states`` to
+    ``to_state`` in two set-based statements (history ``INSERT ... SELECT``, then ``UPDATE``).
+
+    For bulk work (a release of 10^5 job steps) where :func:`transition` per row would be one
+    round trip each. Every ``from -> to`` is checked against the state machine first.
+
+    :param where: an SQL condition on ``model`` selecting the rows.
+    :returns: the number of rows moved.
+    :raises InvalidStateTransition: when some ``from -> to`` is not a legal move.
+    """
+    machine = STATE_MACHINES[model]
+    sources = [machine.parse(s) for s in from_states]
+    target = machine.parse(to_state)
+    for source in sources:
+        if not machine.is_legal(source, target):
+            allowed = (state.value for state in machine.allowed(source))
+            raise InvalidStateTransition(
+                f"{machine.entity.value.lower()}s", source.value, target.value, allowed
+            )
+    table: Any = model
+    selected = and_(where, table.state.in_(sources))
+    history = select(
+        literal(machine.entity.value),
+        table.id,
+        table.state,
+        literal(target.value),
+        literal(utc_now(), UTCDateTime()),
+        literal(changed_by, String()),
+        literal(reason, Text()),
+    ).where(selected)
+    session.execute(
+        insert(StateHistory).from_select(
+            [
+                "entity_type",
+                "entity_id",
+                "from_state",
+                "to_state",
+                "changed_at",
+                "changed_by",
+                "reason",
+            ],
+            history,
+        )
+    )
+    result = session.execute(
+        update(model)
+        .where(selected)
+        .values(state=target)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

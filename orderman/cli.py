@@ -1,0 +1,283 @@
+"""``proseo order`` and ``proseo jobstep``: processing orders from the command line."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from orderman.orders import OrderSpec, create_order, load_order_spec, parse_order_spec
+from orderman.service import run_command, run_plan
+from orderman.views import job_step_view, list_orders, order_view
+from planner.plan import PlanSummary
+from proseo.cli.context import cli_context
+from proseo.cli.output import OutputFormat, make_console, render, render_fields
+from proseo.errors import InvalidInputError
+
+app = typer.Typer(help="Processing orders: create, plan, release, ...", no_args_is_help=True)
+jobstep_app = typer.Typer(help="Job steps.", no_args_is_help=True)
+console = make_console()
+FORMAT = typer.Option(
+    OutputFormat.TABLE, "--format", "-f", help="table for humans, json for scripts"
+)
+ORDER_ID = typer.Argument(..., help="Order id (see 'proseo order list').")
+
+
+def _pairs(option: str, values: list[str]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(option, value, "expected KEY=VALUE")
+        pairs[key] = rest
+    return pairs
+
+
+def _orbit_ranges(values: list[str]) -> list[dict[str, object]]:
+    ranges = []
+    for value in values:
+        match = re.fullmatch(r"([A-Za-z0-9_-]+):(\d+)(?:-(\d+))?", value)
+        if match is None:
+            raise InvalidInputError("--orbits", value, "expected SPACECRAFT:FIRST[-LAST]")
+        first = int(match[2])
+        ranges.append({"spacecraft": match[1], "from": first, "to": int(match[3] or first)})
+    return ranges
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    file: Path | None = typer.Option(None, "--file", help="Order as YAML or JSON (OrderSpec)."),
+    mission: str | None = typer.Option(None, "--mission", "-m"),
+    identifier: str | None = typer.Option(
+        None, "--id", help="Order identifier (unique per mission)."
+    ),
+    product_class: list[str] = typer.Option(
+        [], "--class", "-c", help="Requested output class (repeatable)."
+    ),
+    start: datetime | None = typer.Option(None, "--start", help="Window start, UTC (ISO 8601)."),
+    stop: datetime | None = typer.Option(None, "--stop", help="Window stop, UTC (ISO 8601)."),
+    orbits: list[str] = typer.Option([], "--orbits", help="SPACECRAFT:FIRST[-LAST] (repeatable)."),
+    slicing: str = typer.Option(
+        "NONE", "--slicing", help="ORBIT, CALENDAR_DAY|MONTH|YEAR, TIME_SLICE, NONE."
+    ),
+    slice_duration: float | None = typer.Option(
+        None, "--slice-duration", help="Seconds (TIME_SLICE)."
+    ),
+    overlap: float = typer.Option(0, "--overlap", help="Slice overlap, seconds."),
+    mode: str | None = typer.Option(None, "--mode", help="Processing mode."),
+    file_class: str | None = typer.Option(None, "--file-class"),
+    priority: int = typer.Option(50, "--priority"),
+    stop_list: list[str] = typer.Option(
+        [], "--stop-list", help="Input class not to produce (repeatable)."
+    ),
+    processor: list[str] = typer.Option(
+        [], "--processor", help="Configured processor to use (repeatable)."
+    ),
+    facility: str | None = typer.Option(None, "--facility"),
+    parameter: list[str] = typer.Option(
+        [], "--param", help="Dynamic processing parameter KEY=VALUE."
+    ),
+    output_parameter: list[str] = typer.Option(
+        [], "--output-param", help="Output parameter KEY=VALUE."
+    ),
+    production_type: str = typer.Option("ON_DEMAND_DEFAULT", "--production-type"),
+    input_timeout: int | None = typer.Option(
+        None, "--input-timeout", help="Seconds to wait for inputs."
+    ),
+    max_retries: int = typer.Option(0, "--max-retries"),
+) -> None:
+    """Create a processing order (state INITIAL) from a file or from options."""
+    if file is not None:
+        spec = load_order_spec(file)
+    else:
+
+        def utc(value: datetime | None, name: str) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise InvalidInputError(name, value.isoformat(), "give a time zone, e.g. ...Z")
+            return value.isoformat()
+
+        spec = parse_order_spec(
+            {
+                "mission": mission,
+                "identifier": identifier,
+                "requested_product_classes": product_class,
+                "start_time": utc(start, "--start"),
+                "stop_time": utc(stop, "--stop"),
+                "orbits": _orbit_ranges(orbits),
+                "slicing_type": slicing.upper(),
+                "slice_duration_s": slice_duration,
+                "slice_overlap_s": overlap,
+                "processing_mode": mode,
+                "file_class": file_class,
+                "priority": priority,
+                "input_product_classes": stop_list,
+                "configured_processors": processor,
+                "processing_facility": facility,
+                "dynamic_processing_parameters": _pairs("--param", parameter),
+                "output_parameters": _pairs("--output-param", output_parameter),
+                "production_type": production_type.upper(),
+                "input_data_timeout_s": input_timeout,
+                "max_retries": max_retries,
+            },
+            source="options",
+        )
+    _create(ctx, spec)
+
+
+def _create(ctx: typer.Context, spec: OrderSpec) -> None:
+    with cli_context(ctx).database.transaction() as session:
+        order = create_order(session, spec)
+        console.print(f"order {order.id} ({order.identifier}) created in state {order.state.value}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    mission: str | None = typer.Option(None, "--mission", "-m"),
+    fmt: OutputFormat = FORMAT,
+) -> None:
+    """List processing orders, newest first."""
+    with cli_context(ctx).database.transaction() as session:
+        rows = list_orders(session, mission)
+    render(
+        rows,
+        fmt,
+        title="Processing orders",
+        columns=[
+            "id",
+            "mission",
+            "identifier",
+            "state",
+            "requested",
+            "slicing",
+            "jobs",
+            "job_steps",
+        ],
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    order_id: int = ORDER_ID,
+    fmt: OutputFormat = FORMAT,
+    limit: int = typer.Option(200, "--limit", help="Job steps to list."),
+) -> None:
+    """Show an order: its state, jobs and job steps with states and inputs."""
+    with cli_context(ctx).database.transaction() as session:
+        view = order_view(session, order_id, limit=limit)
+    if fmt is OutputFormat.JSON:
+        render([view], fmt, title="Order")
+        return
+    render_fields(view, exclude={"job_steps_detail"}, title=f"Order {view.id} ({view.identifier})")
+    render(view.job_steps_detail, OutputFormat.TABLE, title="Job steps")
+
+
+def _print_plan(summary: PlanSummary, *, dry_run: bool, limit: int) -> None:
+    head = "dry run, nothing written: " if dry_run else ""
+    console.print(
+        f"{head}{summary.jobs} jobs, {summary.job_steps} job steps, "
+        f"{summary.product_queries} product queries ({summary.unsatisfied_queries} mandatory "
+        f"unsatisfied), {summary.skipped_existing} job windows already produced; "
+        f"{summary.seconds:.2f} s"
+    )
+    for product_type, count in sorted(summary.steps_per_class.items()):
+        console.print(f"  {product_type}: {count} job steps")
+    current_job = None
+    for shown, step in enumerate(summary.steps):
+        if shown >= limit:
+            console.print(f"  ... {len(summary.steps) - shown} more job steps (use --limit)")
+            break
+        if step.job != current_job:
+            window = summary.windows[step.job]
+            console.print(
+                f"job {step.job + 1}: {window.start.isoformat()} .. {window.stop.isoformat()}"
+            )
+            current_job = step.job
+        indent = "  " * step.level
+        console.print(f"  {indent}{step.product_type} by {step.configured_processor}", markup=False)
+        for i in step.inputs:
+            status = "ok" if i.satisfied else ("missing" if i.mandatory else "optional, none")
+            console.print(
+                f"  {indent}  <- {i.source_type}: {i.found} found, "
+                f"{i.in_production} to be produced [{status}]",
+                markup=False,
+            )
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    order_id: int = ORDER_ID,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; write nothing."),
+    limit: int = typer.Option(50, "--limit", help="Job steps to print in detail."),
+) -> None:
+    """Plan an order backwards through the selection rules (APPROVED -> PLANNED)."""
+    summary = run_plan(cli_context(ctx).database, order_id, dry_run=dry_run, details=True)
+    _print_plan(summary, dry_run=dry_run, limit=limit)
+
+
+def _simple(name: str, help_text: str) -> None:
+    def command(ctx: typer.Context, order_id: int = ORDER_ID) -> None:
+        order, result = run_command(cli_context(ctx).database, order_id, name)
+        extra = f" ({result})" if isinstance(result, dict | int) and result else ""
+        console.print(
+            f"order {order.id} ({order.identifier}): {name} done, now {order.state.value}{extra}"
+        )
+
+    command.__doc__ = help_text
+    app.command(name)(command)
+
+
+for _name, _help in [
+    ("approve", "Approve an order (INITIAL -> APPROVED)."),
+    ("release", "Release a planned order: job steps become READY or WAITING_INPUT."),
+    ("resume", "Resume a suspended order (same as release)."),
+    ("cancel", "Cancel a planned order (-> FAILED)."),
+    ("retry", "Retry the failed job steps of a failed order (-> PLANNED)."),
+    ("reset", "Drop an order's plan (-> INITIAL)."),
+    ("close", "Close a completed or failed order."),
+    ("delete", "Delete an order with its plan (not while it runs)."),
+]:
+    _simple(_name, _help)
+
+
+@app.command()
+def suspend(
+    ctx: typer.Context,
+    order_id: int = ORDER_ID,
+    force: bool = typer.Option(False, "--force", help="Also take back running job steps."),
+) -> None:
+    """Suspend a released or running order (job steps back to PLANNED)."""
+    order, running = run_command(cli_context(ctx).database, order_id, "suspend", force=force)
+    note = f"; {running} job steps still running" if running else ""
+    console.print(
+        f"order {order.id} ({order.identifier}): suspended, now {order.state.value}{note}"
+    )
+
+
+@jobstep_app.command("show")
+def jobstep_show(ctx: typer.Context, job_step_id: int, fmt: OutputFormat = FORMAT) -> None:
+    """Show a job step: inputs (satisfied or not, by which products), outputs and log."""
+    with cli_context(ctx).database.transaction() as session:
+        view = job_step_view(session, job_step_id)
+    if fmt is OutputFormat.JSON:
+        render([view], fmt, title="Job step")
+        return
+    render_fields(view, exclude={"inputs", "outputs", "log"}, title=f"Job step {view.id}")
+    for query in view.inputs:
+        status = "satisfied" if query.satisfied else "NOT satisfied"
+        kind = "mandatory" if query.mandatory else "optional"
+        console.print(f"input {query.product_type} ({kind}, {status}): {query.rule}", markup=False)
+        for product in query.products:
+            console.print(f"  {product}", markup=False)
+    for product in view.outputs:
+        console.print(f"output {product}", markup=False)
+    if view.log:
+        console.print("log:", markup=False)
+        console.print(view.log, markup=False)

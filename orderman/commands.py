@@ -1,0 +1,338 @@
+"""Order commands, checked against the order state machine.
+
+=========  ==========================================  =============================================
+command    allowed in                                   effect
+=========  ==========================================  =============================================
+approve    INITIAL                                      -> APPROVED
+plan       APPROVED, PLANNING_FAILED                    -> PLANNING -> PLANNED (COMPLETED when
+                                                        everything exists; PLANNING_FAILED on error)
+release    PLANNED                                      -> RELEASING -> RELEASED (COMPLETED if no
+           (``resume`` is the same)                     job steps); steps READY or WAITING_INPUT
+suspend    RELEASED, RUNNING                            RELEASED -> PLANNED; RUNNING -> SUSPENDING,
+                                                        -> PLANNED once no step runs (``force``
+                                                        puts running steps back to PLANNED)
+cancel     PLANNED                                      -> FAILED, its job steps FAILED
+retry      FAILED                                       failed steps and jobs -> PLANNED, -> PLANNED
+reset      APPROVED, PLANNED, PLANNING_FAILED           drops the plan; -> INITIAL (from
+                                                        PLANNING_FAILED: -> APPROVED)
+close      COMPLETED, FAILED                            -> CLOSED with its jobs and steps
+delete     INITIAL, APPROVED, PLANNING_FAILED,          removes the order, its plan and placeholder
+           PLANNED, COMPLETED, FAILED, CLOSED           products (never in flight)
+=========  ==========================================  =============================================
+
+A command given in another state raises :class:`~proseo.errors.InvalidStateTransition`-like
+:class:`CommandNotAllowed` naming the states that allow it. Each command runs in the caller's
+transaction; ``plan`` takes a callback to record PLANNING_FAILED in a fresh transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, delete, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from planner.plan import PlanSummary, plan_order
+from proseo.errors import InvalidStateTransition, PlanningError
+from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductQuery, transition
+from proseo.model.enums import JobState, JobStepState, OrderState
+from proseo.model.states import bulk_transition, describe
+
+O = OrderState  # noqa: E741  (read like the state table above)
+
+COMMANDS: dict[str, frozenset[OrderState]] = {
+    "approve": frozenset({O.INITIAL}),
+    "plan": frozenset({O.APPROVED, O.PLANNING_FAILED}),
+    "release": frozenset({O.PLANNED}),
+    "resume": frozenset({O.PLANNED}),
+    "suspend": frozenset({O.RELEASED, O.RUNNING}),
+    "cancel": frozenset({O.PLANNED}),
+    "retry": frozenset({O.FAILED}),
+    "reset": frozenset({O.APPROVED, O.PLANNED, O.PLANNING_FAILED}),
+    "close": frozenset({O.COMPLETED, O.FAILED}),
+    "delete": frozenset(
+        {O.INITIAL, O.APPROVED, O.PLANNING_FAILED, O.PLANNED, O.COMPLETED, O.FAILED, O.CLOSED}
+    ),
+}
+
+
+class CommandNotAllowed(InvalidStateTransition):
+    """An order command given in a state that does not allow it."""
+
+    def __init__(self, order: ProcessingOrder, command: str) -> None:
+        allowed = sorted(s.value for s in COMMANDS[command])
+        super().__init__(describe(order), order.state.value, command, allowed)
+        self.message = (
+            f"cannot {command} {describe(order)} in state {order.state.value}: "
+            f"{command} needs state {' or '.join(allowed)}"
+        )
+        self.args = (self.message,)
+
+
+def check_command(order: ProcessingOrder, command: str) -> None:
+    """:raises CommandNotAllowed: when ``command`` is not allowed in the order's state."""
+    if order.state not in COMMANDS[command]:
+        raise CommandNotAllowed(order, command)
+
+
+def _steps_of(order: ProcessingOrder) -> ColumnElement[bool]:
+    return JobStep.job_id.in_(select(Job.id).where(Job.processing_order_id == order.id))
+
+
+def approve(session: Session, order: ProcessingOrder, user: str | None = None) -> None:
+    """INITIAL -> APPROVED."""
+    check_command(order, "approve")
+    transition(session, order, O.APPROVED, changed_by=user, reason="approve")
+
+
+def plan(
+    session: Session,
+    order: ProcessingOrder,
+    user: str | None = None,
+    *,
+    details: bool = False,
+) -> PlanSummary:
+    """Plan the order: PLANNING, then PLANNED, or COMPLETED when every requested product
+    exists. On :class:`PlanningError` the caller must roll back and call
+    :func:`record_planning_failure` in a new transaction.
+    """
+    check_command(order, "plan")
+    transition(session, order, O.PLANNING, changed_by=user, reason="plan")
+    session.flush()
+    summary = plan_order(session, order, details=details, changed_by=user)
+    if summary.job_steps == 0:
+        transition(
+            session,
+            order,
+            O.COMPLETED,
+            changed_by=user,
+            reason=f"nothing to produce: {summary.skipped_existing} job window(s) exist",
+        )
+        order.state_message = "all requested products exist; nothing planned"
+    else:
+        transition(
+            session,
+            order,
+            O.PLANNED,
+            changed_by=user,
+            reason=f"{summary.jobs} jobs, {summary.job_steps} job steps",
+        )
+        order.state_message = None
+    return summary
+
+
+def record_planning_failure(
+    session: Session, order: ProcessingOrder, error: PlanningError, user: str | None = None
+) -> None:
+    """Move the order to PLANNING_FAILED with the reason (after the plan was rolled back)."""
+    if order.state is O.APPROVED:
+        transition(session, order, O.PLANNING, changed_by=user, reason="plan")
+    transition(session, order, O.PLANNING_FAILED, changed_by=user, reason=error.message)
+    order.state_message = error.message
+
+
+def release(
+    session: Session, order: ProcessingOrder, user: str | None = None, command: str = "release"
+) -> dict[str, int]:
+    """PLANNED -> RELEASING -> RELEASED; job steps READY when every mandatory input query is
+    satisfied, WAITING_INPUT otherwise. Returns the number of steps per new state."""
+    check_command(order, command)
+    transition(session, order, O.RELEASING, changed_by=user, reason=command)
+    steps = _steps_of(order)
+    unsatisfied = exists().where(
+        ProductQuery.job_step_id == JobStep.id,
+        ProductQuery.is_mandatory.is_(True),
+        ProductQuery.is_satisfied.is_(False),
+    )
+    ready = bulk_transition(
+        session,
+        JobStep,
+        steps & ~unsatisfied,
+        [JobStepState.PLANNED],
+        JobStepState.READY,
+        changed_by=user,
+        reason=command,
+    )
+    waiting = bulk_transition(
+        session,
+        JobStep,
+        steps,
+        [JobStepState.PLANNED],
+        JobStepState.WAITING_INPUT,
+        changed_by=user,
+        reason=command,
+    )
+    bulk_transition(
+        session,
+        Job,
+        Job.processing_order_id == order.id,
+        [JobState.PLANNED],
+        JobState.RELEASED,
+        changed_by=user,
+        reason=command,
+    )
+    if ready + waiting == 0 and not session.scalar(select(exists().where(steps))):
+        transition(session, order, O.COMPLETED, changed_by=user, reason="no job steps")
+    else:
+        transition(session, order, O.RELEASED, changed_by=user, reason=command)
+    return {"READY": ready, "WAITING_INPUT": waiting}
+
+
+def suspend(
+    session: Session, order: ProcessingOrder, user: str | None = None, *, force: bool = False
+) -> int:
+    """Take released work back: steps waiting or ready (with ``force`` also running ones)
+    return to PLANNED. A RUNNING order goes to SUSPENDING, and to PLANNED once no step runs.
+
+    :returns: how many job steps still run (the dispatcher finishes them, then the order
+        becomes PLANNED).
+    """
+    check_command(order, "suspend")
+    steps = _steps_of(order)
+    reason = "suspend --force" if force else "suspend"
+    if order.state is O.RUNNING:
+        transition(session, order, O.SUSPENDING, changed_by=user, reason=reason)
+    sources = [JobStepState.WAITING_INPUT, JobStepState.READY]
+    if force:
+        sources.append(JobStepState.RUNNING)
+    bulk_transition(
+        session, JobStep, steps, sources, JobStepState.PLANNED, changed_by=user, reason=reason
+    )
+    jobs = Job.processing_order_id == order.id
+    bulk_transition(
+        session, Job, jobs, [JobState.RELEASED], JobState.PLANNED, changed_by=user, reason=reason
+    )
+    bulk_transition(
+        session, Job, jobs, [JobState.STARTED], JobState.ON_HOLD, changed_by=user, reason=reason
+    )
+    running = (
+        session.scalar(
+            select(func.count(JobStep.id)).where(steps, JobStep.state == JobStepState.RUNNING)
+        )
+        or 0
+    )
+    if running == 0:
+        bulk_transition(
+            session, Job, jobs, [JobState.ON_HOLD], JobState.PLANNED, changed_by=user, reason=reason
+        )
+        transition(session, order, O.PLANNED, changed_by=user, reason=reason)
+    return running
+
+
+def cancel(session: Session, order: ProcessingOrder, user: str | None = None) -> None:
+    """PLANNED -> FAILED with all its job steps and jobs (nothing of it will run)."""
+    check_command(order, "cancel")
+    bulk_transition(
+        session,
+        JobStep,
+        _steps_of(order),
+        [JobStepState.PLANNED],
+        JobStepState.FAILED,
+        changed_by=user,
+        reason="cancel",
+    )
+    bulk_transition(
+        session,
+        Job,
+        Job.processing_order_id == order.id,
+        [JobState.PLANNED],
+        JobState.FAILED,
+        changed_by=user,
+        reason="cancel",
+    )
+    transition(session, order, O.FAILED, changed_by=user, reason="cancel")
+
+
+def retry(session: Session, order: ProcessingOrder, user: str | None = None) -> int:
+    """FAILED -> PLANNED: failed job steps and jobs go back to PLANNED (release to run them).
+
+    :returns: the number of job steps retried.
+    """
+    check_command(order, "retry")
+    count = bulk_transition(
+        session,
+        JobStep,
+        _steps_of(order),
+        [JobStepState.FAILED],
+        JobStepState.PLANNED,
+        changed_by=user,
+        reason="retry",
+    )
+    session.execute(
+        update(JobStep)
+        .where(_steps_of(order), JobStep.state == JobStepState.PLANNED)
+        .values(is_failed=False)
+        .execution_options(synchronize_session=False)
+    )
+    bulk_transition(
+        session,
+        Job,
+        Job.processing_order_id == order.id,
+        [JobState.FAILED],
+        JobState.PLANNED,
+        changed_by=user,
+        reason="retry",
+    )
+    transition(session, order, O.PLANNED, changed_by=user, reason="retry")
+    order.has_failed_job_steps = False
+    return count
+
+
+def _drop_plan(session: Session, order: ProcessingOrder) -> int:
+    """Delete the order's jobs, job steps, queries and placeholder products (those without
+    files); produced products stay in the catalogue. Returns the number of jobs dropped."""
+    step_ids = select(JobStep.id).where(_steps_of(order))
+    session.execute(
+        delete(Product)
+        .where(Product.job_step_id.in_(step_ids), ~Product.product_files.any())
+        .execution_options(synchronize_session=False)
+    )
+    jobs = session.scalar(select(func.count(Job.id)).where(Job.processing_order_id == order.id))
+    session.execute(
+        delete(Job)
+        .where(Job.processing_order_id == order.id)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(order, ["jobs"])
+    return jobs or 0
+
+
+def reset(session: Session, order: ProcessingOrder, user: str | None = None) -> int:
+    """Drop the plan: -> INITIAL (from PLANNING_FAILED: -> APPROVED). Returns jobs dropped."""
+    check_command(order, "reset")
+    dropped = _drop_plan(session, order)
+    target = O.APPROVED if order.state is O.PLANNING_FAILED else O.INITIAL
+    transition(session, order, target, changed_by=user, reason=f"reset: {dropped} jobs dropped")
+    order.state_message = None
+    return dropped
+
+
+def close(session: Session, order: ProcessingOrder, user: str | None = None) -> None:
+    """COMPLETED or FAILED -> CLOSED, with its jobs and job steps."""
+    check_command(order, "close")
+    bulk_transition(
+        session,
+        JobStep,
+        _steps_of(order),
+        [JobStepState.COMPLETED, JobStepState.FAILED],
+        JobStepState.CLOSED,
+        changed_by=user,
+        reason="close",
+    )
+    bulk_transition(
+        session,
+        Job,
+        Job.processing_order_id == order.id,
+        [JobState.COMPLETED, JobState.FAILED],
+        JobState.CLOSED,
+        changed_by=user,
+        reason="close",
+    )
+    transition(session, order, O.CLOSED, changed_by=user, reason="close")
+
+
+def delete_order(session: Session, order: ProcessingOrder) -> None:
+    """Remove the order with its plan and placeholder products (never while in flight).
+    Its state history stays as the audit trail."""
+    check_command(order, "delete")
+    _drop_plan(session, order)
+    session.delete(order)
+    session.flush()

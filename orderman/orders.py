@@ -1,0 +1,320 @@
+"""Processing orders: specification, validation and creation; look-up and listing.
+
+An :class:`OrderSpec` is what an operator gives (CLI flags, a YAML/JSON file or the REST API).
+:func:`create_order` validates it against the catalogue and stores the order in state
+INITIAL. Every refusal names the field and the value.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from proseo.catalogue.missions import get_mission
+from proseo.errors import ConflictError, InvalidInputError, NotFoundError
+from proseo.model import (
+    ConfiguredProcessor,
+    OrderInputFilter,
+    OrderOrbitRange,
+    OrderOutputParameter,
+    ProcessingFacility,
+    ProcessingOrder,
+    ProductClass,
+    Spacecraft,
+)
+from proseo.model.enums import (
+    ParameterType,
+    ProductionType,
+    ProductQuality,
+    SlicingType,
+    StatefulEntity,
+)
+from proseo.model.history import StateHistory
+
+DEFAULT_FACILITY = "localhost"
+
+
+class OrbitRange(BaseModel):
+    """Orbits ``from``..``to`` (inclusive) of one spacecraft."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    spacecraft: str
+    orbit_from: int = Field(alias="from", ge=0)
+    orbit_to: int = Field(alias="to", ge=0)
+
+
+class OrderSpec(BaseModel):
+    """A processing order as an operator writes it (times UTC, ISO 8601 in files).
+
+    ``input_filters`` maps a product type to ``key: value`` conditions its input products
+    must meet; ``output_parameters`` are given to every output product;
+    ``input_product_classes`` is the stop list (never produced by this order).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    mission: str
+    identifier: str = Field(min_length=1, max_length=255)
+    requested_product_classes: list[str] = Field(min_length=1)
+    start_time: datetime | None = None
+    stop_time: datetime | None = None
+    orbits: list[OrbitRange] = Field(default_factory=list)
+    slicing_type: SlicingType = SlicingType.NONE
+    slice_duration_s: float | None = Field(default=None, gt=0)
+    slice_overlap_s: float = Field(default=0, ge=0)
+    file_class: str | None = None
+    processing_mode: str | None = None
+    product_quality: ProductQuality = ProductQuality.NOMINAL
+    priority: int = Field(default=50, ge=0, le=1000)
+    production_type: ProductionType = ProductionType.ON_DEMAND_DEFAULT
+    input_filters: dict[str, dict[str, str]] = Field(default_factory=dict)
+    output_parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    dynamic_processing_parameters: dict[str, str] = Field(default_factory=dict)
+    configured_processors: list[str] = Field(default_factory=list)
+    input_product_classes: list[str] = Field(default_factory=list)
+    processing_facility: str | None = None
+    input_data_timeout_s: int | None = Field(default=None, gt=0)
+    release_on_input_timeout: bool = False
+    max_retries: int = Field(default=0, ge=0, le=100)
+    notification_endpoint: str | None = None
+
+    @field_validator("start_time", "stop_time")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a time zone (use Z for UTC)")
+        return None if value is None else value.astimezone(UTC)
+
+
+def parse_order_spec(data: Any, source: str = "order") -> OrderSpec:
+    """Validate plain data as an :class:`OrderSpec`.
+
+    :raises InvalidInputError: naming the field path and value.
+    """
+    try:
+        return OrderSpec.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        path = ".".join(str(p) for p in first["loc"]) or "order"
+        raise InvalidInputError(f"{source}: {path}", first.get("input"), first["msg"]) from error
+
+
+def load_order_spec(path: Path) -> OrderSpec:
+    """Read an order from a YAML or JSON file. :raises InvalidInputError: naming file/field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, json.JSONDecodeError, yaml.YAMLError) as error:
+        raise InvalidInputError("order file", str(path), str(error)) from error
+    return parse_order_spec(data, source=path.name)
+
+
+def _parameter(value: str | int | float | bool) -> tuple[ParameterType, str]:
+    if isinstance(value, bool):
+        return ParameterType.BOOLEAN, str(value).lower()
+    if isinstance(value, int):
+        return ParameterType.INTEGER, str(value)
+    if isinstance(value, float):
+        return ParameterType.DOUBLE, repr(value)
+    return ParameterType.STRING, value
+
+
+def default_facility(session: Session) -> ProcessingFacility:
+    """The embedded default facility ``localhost`` (local executor, POSIX storage)."""
+    facility = session.scalar(
+        select(ProcessingFacility).where(ProcessingFacility.name == DEFAULT_FACILITY)
+    )
+    if facility is None:
+        facility = ProcessingFacility(
+            name=DEFAULT_FACILITY,
+            description="This machine: local processes, POSIX storage under the data directory",
+        )
+        session.add(facility)
+        session.flush()
+    return facility
+
+
+def create_order(session: Session, spec: OrderSpec) -> ProcessingOrder:
+    """Validate ``spec`` against the catalogue and store the order (state INITIAL).
+
+    :raises NotFoundError: for an unknown mission.
+    :raises InvalidInputError: naming the field and value that is wrong (unknown product
+        class, a requested class nothing produces, window or slicing inconsistencies,
+        unknown file class, mode, configured processor, facility or spacecraft).
+    :raises ConflictError: when the mission has an order with this identifier.
+    """
+    mission = get_mission(session, spec.mission)
+    classes = {
+        pc.product_type: pc
+        for pc in session.scalars(select(ProductClass).where(ProductClass.mission_id == mission.id))
+    }
+
+    def product_class(field: str, product_type: str) -> ProductClass:
+        if product_type not in classes:
+            raise InvalidInputError(
+                field, product_type, f"not a product class of mission {mission.code}"
+            )
+        return classes[product_type]
+
+    requested = [
+        product_class("requested_product_classes", t) for t in spec.requested_product_classes
+    ]
+    for pc in requested:
+        if pc.processor_class_id is None:
+            raise InvalidInputError(
+                "requested_product_classes",
+                pc.product_type,
+                "no processor produces it (an input class)",
+            )
+    stop_list = [product_class("input_product_classes", t) for t in spec.input_product_classes]
+    if (spec.start_time is None) != (spec.stop_time is None):
+        raise InvalidInputError(
+            "start_time/stop_time", (spec.start_time, spec.stop_time), "give both or neither"
+        )
+    if spec.start_time and spec.stop_time and spec.stop_time < spec.start_time:
+        raise InvalidInputError(
+            "stop_time",
+            spec.stop_time.isoformat(),
+            f"is before start_time {spec.start_time.isoformat()}",
+        )
+    if spec.slicing_type is SlicingType.ORBIT and not spec.orbits and spec.start_time is None:
+        raise InvalidInputError("orbits", [], "ORBIT slicing needs orbits or a time window")
+    if spec.slicing_type is not SlicingType.ORBIT and spec.start_time is None:
+        raise InvalidInputError(
+            "start_time", None, f"{spec.slicing_type.value} slicing needs a time window"
+        )
+    if spec.slicing_type is SlicingType.TIME_SLICE and spec.slice_duration_s is None:
+        raise InvalidInputError(
+            "slice_duration_s", None, "TIME_SLICE slicing needs a slice duration"
+        )
+    if spec.file_class is not None and spec.file_class not in mission.file_classes:
+        raise InvalidInputError(
+            "file_class", spec.file_class, f"mission {mission.code} has {mission.file_classes}"
+        )
+    if spec.processing_mode is not None and spec.processing_mode not in mission.processing_modes:
+        raise InvalidInputError(
+            "processing_mode",
+            spec.processing_mode,
+            f"mission {mission.code} has {mission.processing_modes}",
+        )
+    spacecraft_codes = {
+        s.code
+        for s in session.scalars(select(Spacecraft).where(Spacecraft.mission_id == mission.id))
+    }
+    for orbit_range in spec.orbits:
+        if orbit_range.spacecraft not in spacecraft_codes:
+            raise InvalidInputError(
+                "orbits.spacecraft",
+                orbit_range.spacecraft,
+                f"not a spacecraft of mission {mission.code}",
+            )
+        if orbit_range.orbit_to < orbit_range.orbit_from:
+            raise InvalidInputError(
+                "orbits", f"{orbit_range.orbit_from}-{orbit_range.orbit_to}", "to is below from"
+            )
+    configured = []
+    for identifier in spec.configured_processors:
+        cp = session.scalar(
+            select(ConfiguredProcessor).where(ConfiguredProcessor.identifier == identifier)
+        )
+        if cp is None or not cp.enabled:
+            raise InvalidInputError(
+                "configured_processors", identifier, "no such enabled configured processor"
+            )
+        configured.append(cp)
+    if spec.processing_facility is None:
+        facility = default_facility(session)
+    else:
+        found = session.scalar(
+            select(ProcessingFacility).where(ProcessingFacility.name == spec.processing_facility)
+        )
+        if found is None:
+            raise InvalidInputError(
+                "processing_facility", spec.processing_facility, "no such processing facility"
+            )
+        facility = found
+    filters = []
+    for product_type, conditions in spec.input_filters.items():
+        pc = product_class("input_filters", product_type)
+        for key, value in conditions.items():
+            filters.append(OrderInputFilter(product_class=pc, key=key, value=str(value)))
+    if session.scalar(
+        select(ProcessingOrder.id).where(
+            ProcessingOrder.mission_id == mission.id, ProcessingOrder.identifier == spec.identifier
+        )
+    ):
+        raise ConflictError(
+            f"mission {mission.code} already has an order {spec.identifier!r}",
+            field="identifier",
+            value=spec.identifier,
+        )
+    order = ProcessingOrder(
+        mission=mission,
+        identifier=spec.identifier,
+        processing_facility=facility,
+        start_time=spec.start_time,
+        stop_time=spec.stop_time,
+        slicing_type=spec.slicing_type,
+        slice_duration_ms=None
+        if spec.slice_duration_s is None
+        else round(spec.slice_duration_s * 1000),
+        slice_overlap_ms=round(spec.slice_overlap_s * 1000),
+        file_class=spec.file_class,
+        processing_mode=spec.processing_mode,
+        product_quality=spec.product_quality,
+        priority=spec.priority,
+        production_type=spec.production_type,
+        input_data_timeout_s=spec.input_data_timeout_s,
+        release_on_input_timeout=spec.release_on_input_timeout,
+        max_retries=spec.max_retries,
+        dynamic_processing_parameters=dict(spec.dynamic_processing_parameters),
+        notification_endpoint=spec.notification_endpoint,
+        requested_product_classes=requested,
+        input_product_classes=stop_list,
+        requested_configured_processors=configured,
+        orbit_ranges=[
+            OrderOrbitRange(
+                spacecraft_code=o.spacecraft, orbit_from=o.orbit_from, orbit_to=o.orbit_to
+            )
+            for o in spec.orbits
+        ],
+        input_filters=filters,
+        output_parameters=[
+            OrderOutputParameter(key=k, parameter_type=t, value=v)
+            for k, (t, v) in ((k, _parameter(v)) for k, v in spec.output_parameters.items())
+        ],
+    )
+    session.add(order)
+    session.flush()
+    session.add(
+        StateHistory(
+            entity_type=StatefulEntity.PROCESSING_ORDER,
+            entity_id=order.id,
+            from_state=None,
+            to_state=order.state.value,
+            reason="created",
+        )
+    )
+    return order
+
+
+def get_order(session: Session, order_id: int, *, lock: bool = False) -> ProcessingOrder:
+    """The order with ``order_id`` (locked ``FOR UPDATE`` when ``lock``).
+
+    :raises NotFoundError: naming the id.
+    """
+    query = select(ProcessingOrder).where(ProcessingOrder.id == order_id)
+    if lock:
+        query = query.with_for_update()
+    order = session.scalar(query)
+    if order is None:
+        raise NotFoundError(f"no processing order with id {order_id}")
+    return order

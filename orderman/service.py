@@ -1,0 +1,85 @@
+"""Order commands as units of work: each opens its own transaction on the database.
+
+The CLI and the REST API call these; the command functions in :mod:`orderman.commands` take a
+session and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from orderman import commands
+from orderman.orders import get_order
+from planner.plan import PlanSummary
+from proseo.db import Database
+from proseo.errors import PlanningError
+from proseo.model import ProcessingOrder
+
+
+class _DryRun(Exception):
+    def __init__(self, summary: PlanSummary) -> None:
+        self.summary = summary
+
+
+def run_plan(
+    database: Database,
+    order_id: int,
+    *,
+    dry_run: bool = False,
+    details: bool = False,
+    user: str | None = None,
+) -> PlanSummary:
+    """Plan an order in one transaction (a crash leaves it APPROVED, ready to plan again).
+
+    With ``dry_run`` the plan is built the same way and then rolled back: nothing is written.
+    On a :class:`PlanningError` the plan is rolled back and the order is set to
+    PLANNING_FAILED with the reason in a new transaction; the error is re-raised.
+    """
+    try:
+        with database.transaction() as session:
+            order = get_order(session, order_id, lock=True)
+            summary = commands.plan(session, order, user, details=details or dry_run)
+            if dry_run:
+                raise _DryRun(summary)
+            return summary
+    except _DryRun as dry:
+        return dry.summary
+    except PlanningError as error:
+        with database.transaction() as session:
+            order = get_order(session, order_id, lock=True)
+            commands.record_planning_failure(session, order, error, user)
+        raise
+
+
+SIMPLE_COMMANDS: dict[str, Callable[..., Any]] = {
+    "approve": commands.approve,
+    "release": commands.release,
+    "resume": lambda s, o, u: commands.release(s, o, u, command="resume"),
+    "cancel": commands.cancel,
+    "retry": commands.retry,
+    "reset": commands.reset,
+    "close": commands.close,
+}
+
+
+def run_command(
+    database: Database, order_id: int, command: str, user: str | None = None, **options: Any
+) -> tuple[ProcessingOrder, Any]:
+    """Run an order command (not ``plan``) in its own transaction, the order row locked.
+
+    :returns: the order (detached, current state) and what the command returned.
+    :raises CommandNotAllowed: when the order's state does not allow the command.
+    """
+    with database.transaction() as session:
+        order = get_order(session, order_id, lock=True)
+        result: Any
+        if command == "suspend":
+            result = commands.suspend(session, order, user, force=bool(options.get("force")))
+        elif command == "delete":
+            commands.delete_order(session, order)
+            result = None
+        else:
+            result = SIMPLE_COMMANDS[command](session, order, user)
+        session.flush()
+        return order, result

@@ -1,0 +1,250 @@
+"""Read-only views of orders, jobs and job steps (CLI ``order list|show``, ``jobstep show``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from proseo.errors import NotFoundError
+from proseo.model import (
+    Job,
+    JobStep,
+    Mission,
+    ProcessingOrder,
+    Product,
+    ProductClass,
+    ProductQuery,
+)
+
+
+class OrderRow(BaseModel):
+    """One line of ``proseo order list``."""
+
+    id: int
+    mission: str
+    identifier: str
+    state: str
+    requested: list[str]
+    slicing: str
+    start: datetime | None
+    stop: datetime | None
+    jobs: int
+    job_steps: int
+
+
+class JobStepRow(BaseModel):
+    """A job step inside ``proseo order show``."""
+
+    id: int
+    job: int
+    window: str
+    output: str
+    state: str
+    inputs_satisfied: str
+
+
+class OrderView(OrderRow):
+    """An order in detail, with its job steps and their states."""
+
+    state_message: str | None
+    processing_mode: str | None
+    file_class: str | None
+    priority: int
+    steps_by_state: dict[str, int]
+    job_steps_detail: list[JobStepRow]
+
+
+class QueryView(BaseModel):
+    """One input of a job step."""
+
+    product_type: str
+    rule: str | None
+    mandatory: bool
+    satisfied: bool
+    products: list[str]
+
+
+class JobStepView(BaseModel):
+    """A job step in detail (``proseo jobstep show``)."""
+
+    id: int
+    order: str
+    job: int
+    state: str
+    window: str
+    configured_processor: str | None
+    attempt: int
+    inputs: list[QueryView]
+    outputs: list[str]
+    exit_code: int | None
+    processing_start: datetime | None
+    processing_completion: datetime | None
+    log: str | None
+
+
+def _window(start: datetime, stop: datetime) -> str:
+    return f"{start:%Y-%m-%dT%H:%M:%S.%fZ} .. {stop:%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+def list_orders(session: Session, mission: str | None = None) -> list[OrderRow]:
+    """All orders (of a mission), newest first, with job and job step counts."""
+    jobs = (
+        select(Job.processing_order_id, func.count(Job.id).label("n"))
+        .group_by(Job.processing_order_id)
+        .subquery()
+    )
+    steps = (
+        select(Job.processing_order_id, func.count(JobStep.id).label("n"))
+        .join(JobStep, JobStep.job_id == Job.id)
+        .group_by(Job.processing_order_id)
+        .subquery()
+    )
+    query = (
+        select(ProcessingOrder, Mission.code, jobs.c.n, steps.c.n)
+        .join(Mission)
+        .outerjoin(jobs, jobs.c.processing_order_id == ProcessingOrder.id)
+        .outerjoin(steps, steps.c.processing_order_id == ProcessingOrder.id)
+        .options(selectinload(ProcessingOrder.requested_product_classes))
+        .order_by(ProcessingOrder.id.desc())
+    )
+    if mission:
+        query = query.where(Mission.code == mission)
+    return [
+        OrderRow(
+            id=o.id,
+            mission=code,
+            identifier=o.identifier,
+            state=o.state.value,
+            requested=sorted(pc.product_type for pc in o.requested_product_classes),
+            slicing=o.slicing_type.value,
+            start=o.start_time,
+            stop=o.stop_time,
+            jobs=n_jobs or 0,
+            job_steps=n_steps or 0,
+        )
+        for o, code, n_jobs, n_steps in session.execute(query)
+    ]
+
+
+def order_view(session: Session, order_id: int, *, limit: int = 200) -> OrderView:
+    """An order with up to ``limit`` job steps. :raises NotFoundError: for an unknown id."""
+    rows = [r for r in list_orders(session) if r.id == order_id]
+    if not rows:
+        raise NotFoundError(f"no processing order with id {order_id}")
+    order = session.get(ProcessingOrder, order_id)
+    assert order is not None
+    by_state = dict(
+        session.execute(
+            select(JobStep.state, func.count(JobStep.id))
+            .join(Job)
+            .where(Job.processing_order_id == order_id)
+            .group_by(JobStep.state)
+        ).all()
+    )
+    unsatisfied = (
+        select(ProductQuery.job_step_id, func.count(ProductQuery.id).label("open"))
+        .where(ProductQuery.is_mandatory.is_(True), ProductQuery.is_satisfied.is_(False))
+        .group_by(ProductQuery.job_step_id)
+        .subquery()
+    )
+    total = (
+        select(ProductQuery.job_step_id, func.count(ProductQuery.id).label("all"))
+        .group_by(ProductQuery.job_step_id)
+        .subquery()
+    )
+    detail = session.execute(
+        select(
+            JobStep.id,
+            Job.id,
+            Job.start_time,
+            Job.stop_time,
+            ProductClass.product_type,
+            JobStep.state,
+            unsatisfied.c.open,
+            total.c.all,
+        )
+        .join(Job, JobStep.job_id == Job.id)
+        .join(Product, (Product.job_step_id == JobStep.id) & Product.enclosing_product_id.is_(None))
+        .join(ProductClass, Product.product_class_id == ProductClass.id)
+        .outerjoin(unsatisfied, unsatisfied.c.job_step_id == JobStep.id)
+        .outerjoin(total, total.c.job_step_id == JobStep.id)
+        .where(Job.processing_order_id == order_id)
+        .order_by(Job.start_time, JobStep.id)
+        .limit(limit)
+    ).all()
+    return OrderView(
+        **rows[0].model_dump(),
+        state_message=order.state_message,
+        processing_mode=order.processing_mode,
+        file_class=order.file_class,
+        priority=order.priority,
+        steps_by_state={str(k.value if hasattr(k, "value") else k): v for k, v in by_state.items()},
+        job_steps_detail=[
+            JobStepRow(
+                id=sid,
+                job=jid,
+                window=_window(start, stop),
+                output=ptype,
+                state=state.value,
+                inputs_satisfied=f"{(n_all or 0) - (n_open or 0)}/{n_all or 0}",
+            )
+            for sid, jid, start, stop, ptype, state, n_open, n_all in detail
+        ],
+    )
+
+
+def job_step_view(session: Session, job_step_id: int) -> JobStepView:
+    """A job step with its inputs (satisfied or not, by which products), outputs and log.
+
+    :raises NotFoundError: for an unknown id.
+    """
+    step = session.scalar(
+        select(JobStep)
+        .where(JobStep.id == job_step_id)
+        .options(
+            selectinload(JobStep.product_queries).selectinload(ProductQuery.satisfying_products),
+            selectinload(JobStep.product_queries).selectinload(
+                ProductQuery.requested_product_class
+            ),
+            selectinload(JobStep.output_products).selectinload(Product.product_class),
+            selectinload(JobStep.configured_processor),
+        )
+    )
+    if step is None:
+        raise NotFoundError(f"no job step with id {job_step_id}")
+    job = step.job
+
+    def name(product: Product) -> str:
+        files = [f.product_file_name for f in product.product_files]
+        label = files[0] if files else "(in production)"
+        return f"{product.id} {product.product_class.product_type} {label}"
+
+    return JobStepView(
+        id=step.id,
+        order=f"{job.processing_order.id} ({job.processing_order.identifier})",
+        job=job.id,
+        state=step.state.value,
+        window=_window(job.start_time, job.stop_time),
+        configured_processor=step.configured_processor.identifier
+        if step.configured_processor
+        else None,
+        attempt=step.attempt,
+        inputs=[
+            QueryView(
+                product_type=q.requested_product_class.product_type,
+                rule=q.rule_text,
+                mandatory=q.is_mandatory,
+                satisfied=q.is_satisfied,
+                products=[name(p) for p in sorted(q.satisfying_products, key=lambda p: p.id)],
+            )
+            for q in sorted(step.product_queries, key=lambda q: q.id)
+        ],
+        outputs=[name(p) for p in sorted(step.output_products, key=lambda p: p.id)],
+        exit_code=step.exit_code,
+        processing_start=step.processing_start_time,
+        processing_completion=step.processing_completion_time,
+        log=step.processing_stderr,
+    )
