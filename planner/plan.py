@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, insert, or_, select
+from sqlalchemy import ColumnElement, Table, and_, exists, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from planner.rules.evaluate import Selection, TimeWindow
@@ -99,6 +99,12 @@ class PlanSummary:
     seconds: float = 0.0
     windows: list[JobWindow] = field(default_factory=list)
     steps: list[PlannedStep] = field(default_factory=list)
+
+
+def _table(model: type[Any]) -> Table:
+    """The Core table of a model: bulk inserts on it skip the ORM's per-row bookkeeping."""
+    table: Table = model.__table__
+    return table
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -338,8 +344,12 @@ def plan_order(
                 producer = catalogue.producer(catalogue.by_type[simple.source_type].id)
                 if producer is None:
                     continue
-                missing = {j for j, s in evaluate(simple, new_jobs).items() if not s.satisfied}
-                next_frontier[producer] |= missing - planned[producer]
+                # Jobs where the producer is already planned need no evaluation now.
+                open_jobs = new_jobs - planned[producer] - next_frontier[producer]
+                if not open_jobs:
+                    continue
+                missing = {j for j, s in evaluate(simple, open_jobs).items() if not s.satisfied}
+                next_frontier[producer] |= missing
         frontier = {k: v for k, v in next_frontier.items() if v}
         level += 1
 
@@ -415,7 +425,8 @@ def _insert(
     job_ids: dict[int, int] = {}
     for chunk_jobs, chunk_rows in zip(_chunks(used_jobs), _chunks(job_rows), strict=True):
         ids = session.scalars(
-            insert(Job).returning(Job.id, sort_by_parameter_order=True), list(chunk_rows)
+            insert(_table(Job)).returning(_table(Job).c.id, sort_by_parameter_order=True),
+            list(chunk_rows),
         ).all()
         job_ids.update(zip(chunk_jobs, ids, strict=True))
     summary.jobs = len(job_ids)
@@ -441,7 +452,8 @@ def _insert(
     step_ids: dict[tuple[int, int], int] = {}
     for keys, rows in zip(_chunks(step_keys), _chunks(step_rows), strict=True):
         ids = session.scalars(
-            insert(JobStep).returning(JobStep.id, sort_by_parameter_order=True), list(rows)
+            insert(_table(JobStep)).returning(_table(JobStep).c.id, sort_by_parameter_order=True),
+            list(rows),
         ).all()
         step_ids.update(zip(keys, ids, strict=True))
     summary.job_steps = len(step_ids)
@@ -471,7 +483,8 @@ def _insert(
     for keys in _chunks(step_keys):
         rows = [product_row(key[0], key) for key in keys]
         ids = session.scalars(
-            insert(Product).returning(Product.id, sort_by_parameter_order=True), rows
+            insert(_table(Product)).returning(_table(Product).c.id, sort_by_parameter_order=True),
+            rows,
         ).all()
         main_ids.update(zip(keys, ids, strict=True))
     component_rows = [
@@ -480,7 +493,7 @@ def _insert(
         for component in catalogue.classes[key[0]].component_classes
     ]
     for rows in _chunks(component_rows):
-        session.execute(insert(Product), list(rows))
+        session.execute(insert(_table(Product)), list(rows))
     if order.output_parameters:
         parameter_rows = [
             {"product_id": pid, "key": p.key, "parameter_type": p.parameter_type, "value": p.value}
@@ -488,7 +501,7 @@ def _insert(
             for p in order.output_parameters
         ]
         for rows in _chunks(parameter_rows):
-            session.execute(insert(ProductParameter), list(rows))
+            session.execute(insert(_table(ProductParameter)), list(rows))
 
     history = [
         {
@@ -514,7 +527,7 @@ def _insert(
         for sid in step_ids.values()
     ]
     for rows in _chunks(history):
-        session.execute(insert(StateHistory), list(rows))
+        session.execute(insert(_table(StateHistory)), list(rows))
 
     # 2. Product queries, evaluated once more now that the placeholders exist.
     query_rows: list[dict[str, Any]] = []
@@ -554,7 +567,9 @@ def _insert(
     for rows in _chunks(query_rows):
         query_ids.extend(
             session.scalars(
-                insert(ProductQuery).returning(ProductQuery.id, sort_by_parameter_order=True),
+                insert(_table(ProductQuery)).returning(
+                    _table(ProductQuery).c.id, sort_by_parameter_order=True
+                ),
                 list(rows),
             ).all()
         )

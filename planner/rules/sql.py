@@ -60,6 +60,8 @@ rule_windows = Table(
     Column("we_us", BigInteger, nullable=False),
     Column("lo", UTCDateTime, nullable=False),
     Column("hi", UTCDateTime, nullable=False),
+    Column("reach", UTCDateTime, nullable=False),
+    Column("cover_reach", UTCDateTime, nullable=False),
     prefixes=["TEMPORARY"],
 )
 """Scratch table of search windows, one row per (policy position, job window)."""
@@ -121,7 +123,10 @@ def _intersects(p: Any, w: Table) -> ColumnElement[bool]:
 
 
 def _covers(p: Any, w: Table) -> ColumnElement[bool]:
-    return and_(p.sensing_start <= w.c.ws, p.sensing_stop >= w.c.we)
+    # The lower bound on the start keeps the index range scan tight (see _window_rows).
+    return and_(
+        p.sensing_start <= w.c.ws, p.sensing_start >= w.c.cover_reach, p.sensing_stop >= w.c.we
+    )
 
 
 def _ranked(
@@ -166,7 +171,7 @@ def _policy_query(
     p = Product
     kind = policy.policy_type
     start_us, stop_us = sql_epoch_us(p.sensing_start), sql_epoch_us(p.sensing_stop)
-    coarse = and_(p.sensing_start <= w.c.we, p.sensing_stop >= w.c.ws)
+    coarse = and_(p.sensing_start <= w.c.we, p.sensing_start >= w.c.reach, p.sensing_stop >= w.c.ws)
     if kind in (PolicyType.VAL_COVER, PolicyType.VAL_INTERSECT):
         condition = (
             _covers(p, w) if kind is PolicyType.VAL_COVER else and_(coarse, _intersects(p, w))
@@ -255,11 +260,32 @@ def _window_independent(
     return [] if row is None else [(row[0], row[1], row[2])]
 
 
-def _window_rows(rule: SimpleRule, windows: Sequence[TimeWindow]) -> list[dict[str, object]]:
+def _window_rows(
+    rule: SimpleRule, windows: Sequence[TimeWindow], longest_us: int
+) -> tuple[list[dict[str, object]], dict[int, int]]:
+    """Search windows per (policy, job window). ``reach`` and ``cover_reach`` are the earliest
+    start a product no longer than ``longest_us`` can have and still intersect or cover the
+    search window: without them an interval join scans every product starting before the
+    window's end (quadratic in the campaign length).
+
+    Policies with equal deltas and target share one group of rows; returns the rows and the
+    group of each policy position."""
+    longest = timedelta(microseconds=longest_us)
     rows: list[dict[str, object]] = []
+    groups: dict[tuple[int, int, str], int] = {}
+    group_of: dict[int, int] = {}
     for position, policy in enumerate(rule.policies):
         if policy.policy_type in _WINDOW_INDEPENDENT:
             continue
+        target = {
+            PolicyType.LATEST_VALIDITY_CLOSEST: "centre",
+            PolicyType.CLOSEST_STOP_VALIDITY: "stop",
+        }.get(policy.policy_type, "start")
+        key = (policy.delta_before_ms, policy.delta_after_ms, target)
+        if key in groups:
+            group_of[position] = groups[key]
+            continue
+        groups[key] = group_of[position] = len(groups)
         before = timedelta(milliseconds=policy.delta_before_ms)
         after = timedelta(milliseconds=policy.delta_after_ms)
         for window in windows:
@@ -274,7 +300,7 @@ def _window_rows(rule: SimpleRule, windows: Sequence[TimeWindow]) -> list[dict[s
                 lo = hi = ws
             rows.append(
                 {
-                    "policy": position,
+                    "policy": group_of[position],
                     "key": window.key,
                     "ws": ws,
                     "we": we,
@@ -282,9 +308,11 @@ def _window_rows(rule: SimpleRule, windows: Sequence[TimeWindow]) -> list[dict[s
                     "we_us": we_us,
                     "lo": lo,
                     "hi": hi,
+                    "reach": ws - longest,
+                    "cover_reach": we - longest,
                 }
             )
-    return rows
+    return rows, group_of
 
 
 def evaluate_simple_rule_for_windows(
@@ -313,12 +341,6 @@ def evaluate_simple_rule_for_windows(
         raise ValueError("job window keys must be distinct")
     if not windows:
         return {}
-    connection = session.connection()
-    rule_windows.create(connection, checkfirst=True)
-    session.execute(delete(rule_windows))
-    rows = _window_rows(rule, windows)
-    if rows:
-        session.execute(insert(rule_windows), rows)
 
     def conditions_for(product: Any) -> list[ColumnElement[bool]]:
         found = _product_conditions(product, source_class_id, rule)
@@ -326,7 +348,18 @@ def evaluate_simple_rule_for_windows(
             found.append(candidates(product))
         return found
 
+    connection = session.connection()
+    rule_windows.create(connection, checkfirst=True)
+    session.execute(delete(rule_windows))
     conditions = conditions_for(Product)
+    longest = session.scalar(
+        select(
+            func.max(sql_epoch_us(Product.sensing_stop) - sql_epoch_us(Product.sensing_start))
+        ).where(*conditions)
+    )
+    rows, group_of = _window_rows(rule, windows, int(longest or 0))
+    if rows:
+        session.execute(insert(rule_windows), rows)
     validity: dict[int, tuple[int, int]] = {}
     per_window: dict[int, list[set[int]]] = {w.key: [] for w in windows}
     newest_validity: list[tuple[int, datetime, datetime]] | None = None
@@ -339,7 +372,7 @@ def evaluate_simple_rule_for_windows(
                 for key in selected:
                     selected[key].add(product_id)
         else:
-            query = _policy_query(policy, position, conditions, conditions_for)
+            query = _policy_query(policy, group_of[position], conditions, conditions_for)
             for key, product_id, start, stop in session.execute(query):
                 validity[product_id] = (epoch_us(start), epoch_us(stop))
                 selected[key].add(product_id)

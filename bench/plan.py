@@ -1,0 +1,258 @@
+"""Planning benchmark: a bulk reprocessing campaign of the S5P-like mission.
+
+Builds the S5P catalogue for N orbits (5 L0 granules per orbit and one AUX_MET_2D per day,
+all with files at the facility), then plans two orders over all of it:
+
+1. the six L2 products with ORBIT slicing (planning L1B with its 10 components backwards),
+2. the daily L3 NO2 with CALENDAR_DAY slicing (reusing the L2 NO2 being produced by order 1),
+
+on SQLite and on PostgreSQL (a private throwaway cluster, or PROSEO_BENCH_DATABASE_URL), each
+backend in its own process. Prints job steps, seconds, job steps per second and the peak
+resident memory of that process.
+
+    .venv/bin/python bench/plan.py [--orbits 6000] [--backend sqlite|postgresql|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def build_catalogue(url: str, orbits: int) -> float:
+    """Create schema, sync S5P for ``orbits`` orbits, insert L0 and AUX products with files."""
+    from sqlalchemy import insert, select
+
+    from missions.s5p import build_definition
+    from orderman.orders import default_facility
+    from proseo.catalogue.sync import sync_mission
+    from proseo.db import Database, create_database_engine, migrate
+    from proseo.model import Orbit, Product, ProductClass, ProductFile
+
+    started = time.perf_counter()
+    engine = create_database_engine(url)
+    migrate.upgrade(engine)
+    database = Database(engine)
+    first = 8138
+    with database.transaction() as session:
+        sync_mission(session, build_definition(), orbit_range=(first, first + orbits - 1))
+        facility = default_facility(session)
+        classes = {pc.product_type: pc.id for pc in session.scalars(select(ProductClass))}
+        stored = session.execute(
+            select(Orbit.id, Orbit.start_time, Orbit.stop_time).order_by(Orbit.orbit_number)
+        ).all()
+        rows = []
+        for orbit_id, start, stop in stored:
+            step = (stop - start) / 5
+            for k in range(5):
+                rows.append(
+                    {
+                        "product_class_id": classes["L0__ODB_1_"],
+                        "sensing_start": start + k * step,
+                        "sensing_stop": start + (k + 1) * step,
+                        "generation_time": stop,
+                        "orbit_id": orbit_id,
+                        "file_class": "OFFL",
+                        "mode": "OFFL",
+                    }
+                )
+        day = stored[0][1].replace(hour=0, minute=0, second=0, microsecond=0)
+        while day < stored[-1][2]:
+            rows.append(
+                {
+                    "product_class_id": classes["AUX_MET_2D"],
+                    "sensing_start": day,
+                    "sensing_stop": day + timedelta(days=1),
+                    "generation_time": day,
+                    "file_class": "OFFL",
+                }
+            )
+            day += timedelta(days=1)
+        ids: list[int] = []
+        for i in range(0, len(rows), 5000):
+            ids += session.scalars(
+                insert(Product).returning(Product.id, sort_by_parameter_order=True),
+                rows[i : i + 5000],
+            ).all()
+        files = [
+            {
+                "product_id": pid,
+                "processing_facility_id": facility.id,
+                "product_file_name": f"p{pid}.nc",
+                "file_path": "S5P",
+                "file_size_bytes": 1000,
+                "auxiliary_file_names": [],
+                "storage_type": "POSIX",
+            }
+            for pid in ids
+        ]
+        for i in range(0, len(files), 5000):
+            session.execute(insert(ProductFile), files[i : i + 5000])
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def plan_campaign(url: str, orbits: int) -> dict[str, object]:
+    """Create and plan the two orders; returns the figures."""
+    from orderman.orders import create_order, parse_order_spec
+    from orderman.service import run_command, run_plan
+    from proseo.db import Database, create_database_engine
+
+    database = Database(create_database_engine(url))
+    first, last = 8138, 8138 + orbits - 1
+    from missions.s5p import build_definition
+
+    nominal = build_definition().spacecraft[0].nominal_orbits
+    assert nominal is not None
+    start, stop = nominal.start_of(first), nominal.start_of(last + 1)
+    specs = [
+        {
+            "identifier": "RPRO-L2",
+            "requested_product_classes": [
+                "L2__CLOUD_",
+                "L2__O3____",
+                "L2__NO2___",
+                "L2__CO____",
+                "L2__CH4___",
+                "L2__AER_AI",
+            ],
+            "slicing_type": "ORBIT",
+            "orbits": [{"spacecraft": "S5P", "from": first, "to": last}],
+        },
+        {
+            "identifier": "RPRO-L3",
+            "requested_product_classes": ["L3__NO2___"],
+            "slicing_type": "CALENDAR_DAY",
+            "start_time": start.isoformat(),
+            "stop_time": stop.isoformat(),
+        },
+    ]
+    results = []
+    for spec in specs:
+        with database.transaction() as session:
+            order = create_order(
+                session,
+                parse_order_spec(
+                    {"mission": "S5P", "processing_mode": "OFFL", "file_class": "RPRO", **spec}
+                ),
+            )
+            order_id = order.id
+        run_command(database, order_id, "approve")
+        started = time.perf_counter()
+        summary = run_plan(database, order_id)
+        seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        _, released = run_command(database, order_id, "release")
+        release_seconds = time.perf_counter() - started
+        results.append(
+            {
+                "order": spec["identifier"],
+                "jobs": summary.jobs,
+                "job_steps": summary.job_steps,
+                "steps_per_class": summary.steps_per_class,
+                "plan_seconds": round(seconds, 2),
+                "release_seconds": round(release_seconds, 2),
+                "released": released,
+            }
+        )
+    database.dispose()
+    return {"orders": results}
+
+
+def child(backend: str, orbits: int) -> None:
+    """Run one backend in this process and print its figures as JSON."""
+    cluster = None
+    work = tempfile.mkdtemp(prefix="proseo-bench-")
+    if backend == "sqlite":
+        url = f"sqlite:///{work}/bench.sqlite"
+    else:
+        url = os.environ.get("PROSEO_BENCH_DATABASE_URL", "")
+        if not url:
+            from tests.pgcluster import PostgresCluster
+
+            cluster = PostgresCluster().start()
+            url = cluster.url
+    try:
+        build_seconds = build_catalogue(url, orbits)
+        figures = plan_campaign(url, orbits)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "backend": backend,
+                "orbits": orbits,
+                "catalogue_seconds": round(build_seconds, 1),
+                "peak_rss_mb": round(peak_mb),
+                **figures,
+            }
+        )
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--orbits", type=int, default=6000)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.backend, args.orbits)
+        return 0
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        result = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--backend",
+                backend,
+                "--orbits",
+                str(args.orbits),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            print(result.stderr, file=sys.stderr)
+            return result.returncode
+        data = json.loads(result.stdout.strip().splitlines()[-1])
+        total_steps = sum(o["job_steps"] for o in data["orders"])
+        total_seconds = sum(o["plan_seconds"] for o in data["orders"])
+        print(
+            f"== {backend}: {args.orbits} orbits (catalogue built in {data['catalogue_seconds']} s)"
+        )
+        for o in data["orders"]:
+            rate = o["job_steps"] / o["plan_seconds"] if o["plan_seconds"] else 0
+            print(
+                f"   {o['order']}: {o['jobs']} jobs, {o['job_steps']} job steps planned in "
+                f"{o['plan_seconds']} s ({rate:,.0f} job steps/s); release {o['release_seconds']} s "
+                f"{o['released']}"
+            )
+        print(
+            f"   total: {total_steps} job steps in {total_seconds:.2f} s "
+            f"({total_steps / total_seconds if total_seconds else 0:,.0f} job steps/s); "
+            f"peak RSS {data['peak_rss_mb']} MB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
