@@ -12,16 +12,21 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 import proseo.model  # noqa: F401  (registers every table)
+from missions.testmission import build_definition as build_tst_definition
+from orderman.orders import default_facility
+from proseo.catalogue.sync import sync_mission
 from proseo.db import Database, create_database_engine
-from proseo.model import Base
+from proseo.model import Base, Product, ProductClass, ProductFile
 from tests.pgcluster import PostgresCluster
 
 # Property tests are derandomized by default so CI is repeatable; set
@@ -136,6 +141,55 @@ def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
     """A :class:`Database` on a new database of ``backend`` holding the current schema."""
     for engine in _engine_for(backend, request, tmp_path, with_schema=True):
         yield Database(engine)
+
+
+TST_T0 = datetime(2024, 1, 1, tzinfo=UTC)
+TST_ORBIT = timedelta(minutes=100)
+
+
+def add_product_with_file(
+    session: Session, product_type: str, start: datetime, stop: datetime
+) -> Product:
+    """A product of ``product_type`` with a file at the default facility (generation T0)."""
+    pc = session.scalars(
+        select(ProductClass).where(ProductClass.product_type == product_type)
+    ).one()
+    product = Product(
+        product_class=pc, sensing_start=start, sensing_stop=stop, generation_time=TST_T0
+    )
+    product.product_files.append(
+        ProductFile(
+            processing_facility=default_facility(session),
+            product_file_name=f"{product_type}_{start:%Y%m%dT%H%M%S}",
+            file_path="TST",
+            file_size_bytes=100,
+        )
+    )
+    session.add(product)
+    return product
+
+
+@pytest.fixture
+def tst(database: Database) -> Database:
+    """TST synced (orbits 1..100 of 100 min from 2024-01-01T00:00Z); five L0 granules per orbit
+    for orbits 1..6, but only four for orbit 3 (80 % < the L1B MINCOVER(90)); one AUX_ORB___
+    valid 2023-12-31T23:00Z .. 2024-01-02T00:00Z; all with files at the default facility."""
+    with database.transaction() as session:
+        sync_mission(session, build_tst_definition())
+        for orbit in range(1, 7):
+            start = TST_T0 + (orbit - 1) * TST_ORBIT
+            granules = 4 if orbit == 3 else 5
+            for k in range(granules):
+                add_product_with_file(
+                    session,
+                    "L0________",
+                    start + k * TST_ORBIT / 5,
+                    start + (k + 1) * TST_ORBIT / 5,
+                )
+        add_product_with_file(
+            session, "AUX_ORB___", TST_T0 - timedelta(hours=1), TST_T0 + timedelta(days=1)
+        )
+    return database
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -14,12 +14,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from missions.testmission import build_definition
 from orderman.commands import COMMANDS, CommandNotAllowed
 from orderman.orders import create_order, default_facility, get_order, parse_order_spec
 from orderman.service import run_command, run_plan
 from orderman.views import job_step_view, order_view
-from proseo.catalogue.sync import sync_mission
 from proseo.db import Database
 from proseo.errors import ConflictError, InvalidInputError, PlanningError
 from proseo.model import (
@@ -36,36 +34,6 @@ from proseo.model.enums import JobStepState, OrderState
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ORBIT = timedelta(minutes=100)
-
-
-def _product(session: Session, product_type: str, start: datetime, stop: datetime) -> Product:
-    pc = session.scalars(
-        select(ProductClass).where(ProductClass.product_type == product_type)
-    ).one()
-    product = Product(product_class=pc, sensing_start=start, sensing_stop=stop, generation_time=T0)
-    product.product_files.append(
-        ProductFile(
-            processing_facility=default_facility(session),
-            product_file_name=f"{product_type}_{start:%Y%m%dT%H%M%S}",
-            file_path="TST",
-            file_size_bytes=100,
-        )
-    )
-    session.add(product)
-    return product
-
-
-@pytest.fixture
-def tst(database: Database) -> Database:
-    with database.transaction() as session:
-        sync_mission(session, build_definition())
-        for orbit in range(1, 7):
-            start = T0 + (orbit - 1) * ORBIT
-            granules = 4 if orbit == 3 else 5
-            for k in range(granules):
-                _product(session, "L0________", start + k * ORBIT / 5, start + (k + 1) * ORBIT / 5)
-        _product(session, "AUX_ORB___", T0 - timedelta(hours=1), T0 + timedelta(days=1))
-    return database
 
 
 def _order(database: Database, **overrides: Any) -> int:

@@ -1,0 +1,101 @@
+"""REST routes of processing orders and job steps (the same services as the CLI)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from orderman.orders import OrderSpec, create_order
+from orderman.service import run_command, run_plan
+from orderman.views import JobStepView, OrderRow, OrderView, job_step_view, list_orders, order_view
+from proseo.api.deps import DbSession, database
+
+router = APIRouter(tags=["orders"])
+
+Command = Literal[
+    "approve", "release", "resume", "suspend", "cancel", "retry", "reset", "close", "delete"
+]
+
+
+class CommandResult(BaseModel):
+    """The outcome of an order command."""
+
+    id: int
+    identifier: str
+    state: str | None
+    result: Any = None
+
+
+class PlanResult(BaseModel):
+    """The outcome of planning (or of a dry run)."""
+
+    id: int
+    dry_run: bool
+    jobs: int
+    job_steps: int
+    steps_per_class: dict[str, int]
+    product_queries: int
+    unsatisfied_queries: int
+    skipped_existing: int
+    seconds: float
+
+
+@router.post("/orders", status_code=201)
+def post_order(spec: OrderSpec, db: DbSession) -> OrderRow:
+    """Create an order (state INITIAL); validation errors name the field and value."""
+    order = create_order(db, spec)
+    db.flush()
+    return next(r for r in list_orders(db) if r.id == order.id)
+
+
+@router.get("/orders")
+def get_orders(db: DbSession, mission: str | None = None) -> list[OrderRow]:
+    """Orders, newest first."""
+    return list_orders(db, mission)
+
+
+@router.get("/orders/{order_id}")
+def get_order(
+    order_id: int, db: DbSession, limit: Annotated[int, Query(ge=0, le=10_000)] = 200
+) -> OrderView:
+    """An order with its job steps and their states."""
+    return order_view(db, order_id, limit=limit)
+
+
+@router.post("/orders/{order_id}/plan")
+def post_plan(order_id: int, request: Request, dry_run: bool = False) -> PlanResult:
+    """Plan the order (APPROVED -> PLANNED); ``dry_run`` writes nothing."""
+    summary = run_plan(database(request), order_id, dry_run=dry_run)
+    return PlanResult(
+        id=order_id,
+        dry_run=dry_run,
+        jobs=summary.jobs,
+        job_steps=summary.job_steps,
+        steps_per_class=summary.steps_per_class,
+        product_queries=summary.product_queries,
+        unsatisfied_queries=summary.unsatisfied_queries,
+        skipped_existing=summary.skipped_existing,
+        seconds=round(summary.seconds, 3),
+    )
+
+
+@router.post("/orders/{order_id}/{command}")
+def post_command(
+    order_id: int, command: Command, request: Request, force: bool = False
+) -> CommandResult:
+    """Run an order command; refused with 409 and the states that allow it."""
+    order, result = run_command(database(request), order_id, command, force=force)
+    return CommandResult(
+        id=order_id,
+        identifier=order.identifier,
+        state=None if command == "delete" else order.state.value,
+        result=result,
+    )
+
+
+@router.get("/jobsteps/{job_step_id}")
+def get_job_step(job_step_id: int, db: DbSession) -> JobStepView:
+    """A job step with its inputs, outputs and log."""
+    return job_step_view(db, job_step_id)
