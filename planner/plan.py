@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, insert, or_, select
+from sqlalchemy import ColumnElement, Table, and_, exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from planner.rules.evaluate import Selection, TimeWindow
@@ -36,6 +36,7 @@ from planner.rules.language import SimpleRule, format_simple_rule, merge_rules, 
 from planner.rules.sql import evaluate_simple_rule_for_windows
 from planner.slicing import JobWindow, OrbitInfo, slice_order
 from planner.versions import version_key
+from proseo.db.bulk import allocate_ids, bulk_insert
 from proseo.errors import PlanningError
 from proseo.model import (
     ConfiguredProcessor,
@@ -409,7 +410,7 @@ def _insert(
 ) -> None:
     now = utc_now()
     used_jobs = sorted(set().union(*planned.values()))
-    job_rows = [
+    job_rows: list[dict[str, Any]] = [
         {
             "processing_order_id": order.id,
             "state": JobState.PLANNED,
@@ -422,19 +423,16 @@ def _insert(
         }
         for j in used_jobs
     ]
-    job_ids: dict[int, int] = {}
-    for chunk_jobs, chunk_rows in zip(_chunks(used_jobs), _chunks(job_rows), strict=True):
-        ids = session.scalars(
-            insert(_table(Job)).returning(_table(Job).c.id, sort_by_parameter_order=True),
-            list(chunk_rows),
-        ).all()
-        job_ids.update(zip(chunk_jobs, ids, strict=True))
+    job_ids = dict(zip(used_jobs, allocate_ids(session, _table(Job), len(used_jobs)), strict=True))
+    for j, job_row in zip(used_jobs, job_rows, strict=True):
+        job_row["id"] = job_ids[j]
+    bulk_insert(session, _table(Job), job_rows)
     summary.jobs = len(job_ids)
 
     step_keys: list[tuple[int, int]] = [
         (class_id, j) for class_id in sorted(planned) for j in sorted(planned[class_id])
     ]
-    step_rows = [
+    step_rows: list[dict[str, Any]] = [
         {
             "job_id": job_ids[j],
             "state": JobStepState.PLANNED,
@@ -449,13 +447,12 @@ def _insert(
         }
         for class_id, j in step_keys
     ]
-    step_ids: dict[tuple[int, int], int] = {}
-    for keys, rows in zip(_chunks(step_keys), _chunks(step_rows), strict=True):
-        ids = session.scalars(
-            insert(_table(JobStep)).returning(_table(JobStep).c.id, sort_by_parameter_order=True),
-            list(rows),
-        ).all()
-        step_ids.update(zip(keys, ids, strict=True))
+    step_ids = dict(
+        zip(step_keys, allocate_ids(session, _table(JobStep), len(step_keys)), strict=True)
+    )
+    for key, step_row in zip(step_keys, step_rows, strict=True):
+        step_row["id"] = step_ids[key]
+    bulk_insert(session, _table(JobStep), step_rows)
     summary.job_steps = len(step_ids)
     for class_id, jobs in planned.items():
         summary.steps_per_class[catalogue.classes[class_id].product_type] = len(jobs)
@@ -479,29 +476,24 @@ def _insert(
             "created_at": now,
         }
 
-    main_ids: dict[tuple[int, int], int] = {}
-    for keys in _chunks(step_keys):
-        rows = [product_row(key[0], key) for key in keys]
-        ids = session.scalars(
-            insert(_table(Product)).returning(_table(Product).c.id, sort_by_parameter_order=True),
-            rows,
-        ).all()
-        main_ids.update(zip(keys, ids, strict=True))
+    main_ids = dict(
+        zip(step_keys, allocate_ids(session, _table(Product), len(step_keys)), strict=True)
+    )
+    main_rows = [{**product_row(key[0], key), "id": main_ids[key]} for key in step_keys]
+    bulk_insert(session, _table(Product), main_rows)
     component_rows = [
         product_row(component.id, key, enclosing=main_ids[key])
         for key in step_keys
         for component in catalogue.classes[key[0]].component_classes
     ]
-    for rows in _chunks(component_rows):
-        session.execute(insert(_table(Product)), list(rows))
+    bulk_insert(session, _table(Product), component_rows)
     if order.output_parameters:
         parameter_rows = [
             {"product_id": pid, "key": p.key, "parameter_type": p.parameter_type, "value": p.value}
             for pid in main_ids.values()
             for p in order.output_parameters
         ]
-        for rows in _chunks(parameter_rows):
-            session.execute(insert(_table(ProductParameter)), list(rows))
+        bulk_insert(session, _table(ProductParameter), parameter_rows)
 
     history = [
         {
@@ -526,8 +518,7 @@ def _insert(
         }
         for sid in step_ids.values()
     ]
-    for rows in _chunks(history):
-        session.execute(insert(_table(StateHistory)), list(rows))
+    bulk_insert(session, _table(StateHistory), history)
 
     # 2. Product queries, evaluated once more now that the placeholders exist.
     query_rows: list[dict[str, Any]] = []
@@ -563,23 +554,16 @@ def _insert(
         )
     for row, chosen in zip(query_rows, selections, strict=True):
         row["is_satisfied"] = bool(row["is_satisfied"] and chosen <= with_files)
-    query_ids: list[int] = []
-    for rows in _chunks(query_rows):
-        query_ids.extend(
-            session.scalars(
-                insert(_table(ProductQuery)).returning(
-                    _table(ProductQuery).c.id, sort_by_parameter_order=True
-                ),
-                list(rows),
-            ).all()
-        )
+    query_ids = allocate_ids(session, _table(ProductQuery), len(query_rows))
+    for qid, query_row in zip(query_ids, query_rows, strict=True):
+        query_row["id"] = qid
+    bulk_insert(session, _table(ProductQuery), query_rows)
     links = [
         {"product_query_id": qid, "product_id": pid}
         for qid, chosen in zip(query_ids, selections, strict=True)
         for pid in chosen
     ]
-    for rows in _chunks(links):
-        session.execute(insert(product_query_satisfying_product), list(rows))
+    bulk_insert(session, product_query_satisfying_product, links)
     summary.product_queries = len(query_rows)
     summary.unsatisfied_queries = sum(
         1 for r in query_rows if r["is_mandatory"] and not r["is_satisfied"]
