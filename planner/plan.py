@@ -36,7 +36,7 @@ from planner.rules.language import SimpleRule, format_simple_rule, merge_rules, 
 from planner.rules.sql import evaluate_simple_rule_for_windows
 from planner.slicing import JobWindow, OrbitInfo, slice_order
 from planner.versions import version_key
-from proseo.db.bulk import allocate_ids, bulk_insert
+from proseo.db.bulk import allocate_ids, bulk_insert, refresh_statistics
 from proseo.errors import PlanningError
 from proseo.model import (
     ConfiguredProcessor,
@@ -296,6 +296,7 @@ def plan_order(
     facility_id = order.processing_facility_id
     catalogue = _Catalogue(session, order)
     windows = _job_windows(session, order)
+    refresh_statistics(session, _table(Product), _table(ProductFile), _table(JobStep))
     summary = PlanSummary(order.id, windows=windows if details else [])
 
     def candidates(product: Any) -> ColumnElement[bool]:
@@ -519,6 +520,8 @@ def _insert(
         for sid in step_ids.values()
     ]
     bulk_insert(session, _table(StateHistory), history)
+
+    refresh_statistics(session, _table(Product), _table(JobStep), _table(Job))
 
     # 2. Product queries, evaluated once more now that the placeholders exist.
     query_rows: list[dict[str, Any]] = []

@@ -32,6 +32,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -360,6 +361,10 @@ def evaluate_simple_rule_for_windows(
     rows, group_of = _window_rows(rule, windows, int(longest or 0))
     if rows:
         session.execute(insert(rule_windows), rows)
+        if session.get_bind().dialect.name == "postgresql":
+            # Temporary tables are never auto-analyzed: without statistics PostgreSQL plans
+            # the window join as if the table had a few rows.
+            session.execute(text(f"ANALYZE {rule_windows.name}"))
     validity: dict[int, tuple[int, int]] = {}
     per_window: dict[int, list[set[int]]] = {w.key: [] for w in windows}
     newest_validity: list[tuple[int, datetime, datetime]] | None = None

@@ -43,3 +43,12 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     """Insert ``rows`` (dicts of column values) in chunks of :data:`CHUNK` with executemany."""
     for start in range(0, len(rows), CHUNK):
         session.execute(insert(table), list(rows[start : start + CHUNK]))
+
+
+def refresh_statistics(session: Session, *tables: Table) -> None:
+    """After a bulk insert on PostgreSQL, ``ANALYZE`` the tables so that the next queries of
+    the same transaction are planned with their new size (autovacuum comes too late)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        session.execute(text(f"ANALYZE {table.name}"))
