@@ -62,6 +62,20 @@ class MissionPlugin(ABC):
         """
         return self.parse_file_name(path.name)
 
+    def group_files(self, paths: list[Path]) -> list[tuple[ProductMetadata, list[Path]]]:
+        """Products among ``paths`` (files; folders are searched): each recognised file is
+        one product by default. Plug-ins whose products are several files (a Landsat scene)
+        group them; the first path of a group is the product's main file.
+
+        Paths this mission does not recognise are left out.
+        """
+        found = []
+        for path in expand_paths(paths):
+            metadata = self.read_metadata(path)
+            if metadata is not None:
+                found.append((metadata, [path]))
+        return found
+
     def output_file_name(self, product: ProductMetadata, **context: Any) -> str:
         """Name of an output product file, from the mission's ``product_file_template``.
 
@@ -84,6 +98,17 @@ class MissionPlugin(ABC):
             raise ConfigurationError(
                 f"mission {definition.code}: product file template failed: {error}"
             ) from error
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """The files among ``paths``, folders replaced by the files under them (sorted)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        else:
+            files.append(path)
+    return files
 
 
 def _load(group: str, name: str, value: Any) -> Any:

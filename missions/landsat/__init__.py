@@ -30,7 +30,7 @@ from proseo.catalogue.definitions import (
     TaskDefinition,
 )
 from proseo.errors import InvalidInputError
-from proseo.plugins import MissionPlugin, ProductMetadata
+from proseo.plugins import MissionPlugin, ProductMetadata, expand_paths
 
 PRODUCT_ID = re.compile(
     r"^(?P<sensor>L[COTEM])(?P<satellite>0[1-9])_(?P<level>L1TP|L1GT|L1GS)_"
@@ -185,6 +185,27 @@ class LandsatMission(MissionPlugin):
             file_class="OPER",
             parameters={**named.parameters, "sunElevation": f"{scene.sun_elevation_deg:.8f}"},
         )
+
+    def group_files(self, paths: list[Path]) -> list[tuple[ProductMetadata, list[Path]]]:
+        """A scene is one product: its ``_MTL.txt`` (main file) and its band files."""
+        scenes: dict[str, list[Path]] = {}
+        found: list[tuple[ProductMetadata, list[Path]]] = []
+        for path in expand_paths(paths):
+            named = self.parse_file_name(path.name)
+            if named is None:
+                continue
+            if named.product_type == "DEM":
+                found.append((named, [path]))
+            else:
+                scenes.setdefault(named.parameters["productId"], []).append(path)
+        for product_id, files in sorted(scenes.items()):
+            mtl = [f for f in files if f.name == f"{product_id}_MTL.txt"]
+            if not mtl:
+                raise InvalidInputError("Landsat scene", product_id, "its _MTL.txt is missing")
+            metadata = self.read_metadata(mtl[0])
+            assert metadata is not None
+            found.append((metadata, mtl + sorted(f for f in files if f not in mtl)))
+        return found
 
 
 plugin = LandsatMission()

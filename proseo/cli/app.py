@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from ingestor import cli as ingest_cli
 from orderman import cli as order_cli
 from proseo import __version__
 from proseo.cli import catalogue, db, mission, rule
@@ -33,6 +34,7 @@ app.add_typer(catalogue.processor_app, name="processor")
 app.add_typer(rule.app, name="rule")
 app.add_typer(order_cli.app, name="order")
 app.add_typer(order_cli.jobstep_app, name="jobstep")
+app.command("ingest")(ingest_cli.ingest_command)
 
 
 def _version(value: bool) -> None:

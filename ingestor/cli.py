@@ -1,0 +1,102 @@
+"""``proseo ingest``: products into storage and the catalogue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ingestor.service import IngestItem, ingest
+from proseo.cli.context import cli_context
+from proseo.cli.output import OutputFormat, make_console
+from proseo.errors import InvalidInputError
+from proseo.plugins import ProductMetadata, get_mission_plugin, load_mission_plugins
+from proseo.storage import PosixStorage
+
+console = make_console()
+
+
+def _metadata_file(path: Path) -> ProductMetadata:
+    from datetime import datetime
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return ProductMetadata(
+            product_type=data["product_type"],
+            sensing_start=datetime.fromisoformat(data["sensing_start"]),
+            sensing_stop=datetime.fromisoformat(data["sensing_stop"]),
+            generation_time=(
+                datetime.fromisoformat(data["generation_time"])
+                if data.get("generation_time")
+                else None
+            ),
+            spacecraft_code=data.get("spacecraft"),
+            orbit_number=data.get("orbit_number"),
+            file_class=data.get("file_class"),
+            mode=data.get("mode"),
+            parameters={str(k): str(v) for k, v in data.get("parameters", {}).items()},
+        )
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InvalidInputError(
+            "--metadata", str(path), f"not a metadata JSON file: {error}"
+        ) from error
+
+
+def ingest_command(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Product files or folders."),
+    mission: str | None = typer.Option(
+        None, "--mission", "-m", help="Mission (default: any plug-in that recognises the files)."
+    ),
+    metadata: Path | None = typer.Option(
+        None, "--metadata", help="JSON metadata for the given files (one product)."
+    ),
+    facility: str | None = typer.Option(
+        None, "--facility", help="Processing facility (default: localhost)."
+    ),
+    fmt: OutputFormat = typer.Option(OutputFormat.TABLE, "--format", "-f"),
+) -> None:
+    """Ingest products: files are stored, metadata catalogued, waiting job steps woken."""
+    for path in paths:
+        if not path.exists():
+            raise InvalidInputError("path", str(path), "does not exist")
+    items: list[IngestItem] = []
+    if metadata is not None:
+        if mission is None:
+            raise InvalidInputError("--mission", None, "is required with --metadata")
+        items.append(IngestItem(mission, _metadata_file(metadata), list(paths)))
+    else:
+        plugins = (
+            [get_mission_plugin(mission)] if mission else list(load_mission_plugins().values())
+        )
+        for plugin in plugins:
+            code = plugin.definition().code
+            items.extend(IngestItem(code, m, files) for m, files in plugin.group_files(list(paths)))
+        if not items:
+            raise InvalidInputError(
+                "paths", [str(p) for p in paths], "no product a mission plug-in recognises"
+            )
+    settings = cli_context(ctx).settings
+    storage = PosixStorage(settings.storage_root)
+    report = ingest(cli_context(ctx).database, storage, items, facility)
+    if fmt is OutputFormat.JSON:
+        console.print_json(
+            json.dumps(
+                {
+                    "ingested": report.ingested,
+                    "woken": report.woken,
+                    "products": [vars(o) for o in report.outcomes],
+                }
+            )
+        )
+        return
+    for outcome in report.outcomes:
+        console.print(
+            f"{outcome.status}: {outcome.product_type} {outcome.file_name}"
+            + (f" (product {outcome.product_id})" if outcome.product_id else "")
+        )
+    console.print(
+        f"{report.ingested} ingested, {len(report.outcomes) - report.ingested} already "
+        f"there; {report.woken} waiting job steps became READY"
+    )

@@ -1,0 +1,242 @@
+"""Product ingestion: files into storage, metadata into the catalogue, waiting steps woken.
+
+Idempotent: a product whose main file (same product class and file name) is already
+catalogued at the facility with the same size and MD5 is reported "already ingested" and
+nothing changes; the same name with other content is refused (:class:`ConflictError`).
+
+Atomic: :func:`ingest` stores the files first, then writes all rows in one transaction; if
+anything fails (a bad item, a storage error, the database), the files stored by this call are
+deleted again and the transaction rolls back: a batch lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from productionplanner.readiness import recheck_waiting_job_steps
+from proseo.catalogue.missions import get_mission
+from proseo.db import Database
+from proseo.errors import ConflictError, InvalidInputError, ProseoError
+from proseo.model import (
+    Orbit,
+    ProcessingFacility,
+    Product,
+    ProductClass,
+    ProductFile,
+    ProductParameter,
+    Spacecraft,
+)
+from proseo.model.base import utc_now
+from proseo.plugins import ProductMetadata
+from proseo.storage import Storage, StoredFile, check_name, product_key
+from proseo.storage.posix import md5_of
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    """One product to ingest: its mission, metadata and local files (the first is the main
+    file)."""
+
+    mission: str
+    metadata: ProductMetadata
+    files: Sequence[Path]
+
+
+@dataclass
+class IngestOutcome:
+    """What happened to one item."""
+
+    product_type: str
+    file_name: str
+    status: Literal["ingested", "already ingested"]
+    product_id: int | None = None
+    size_bytes: int = 0
+
+
+@dataclass
+class IngestReport:
+    """The outcome of a batch; ``woken`` counts job steps made READY by it."""
+
+    outcomes: list[IngestOutcome] = field(default_factory=list)
+    woken: int = 0
+
+    @property
+    def ingested(self) -> int:
+        """Number of products newly ingested."""
+        return sum(1 for o in self.outcomes if o.status == "ingested")
+
+
+def _check_item(item: IngestItem, classes: dict[tuple[str, str], ProductClass]) -> ProductClass:
+    m = item.metadata
+    key = (item.mission, m.product_type)
+    if key not in classes:
+        raise InvalidInputError(
+            "product type", m.product_type, f"not a product class of mission {item.mission}"
+        )
+    if not item.files:
+        raise InvalidInputError("files", [], f"product {m.product_type} has no files")
+    for path in item.files:
+        check_name(path.name)
+        if not path.is_file():
+            raise InvalidInputError("file", str(path), "does not exist or is not a file")
+    if m.sensing_stop < m.sensing_start:
+        raise InvalidInputError(
+            "sensing_stop",
+            m.sensing_stop.isoformat(),
+            f"is before sensing_start {m.sensing_start.isoformat()}",
+        )
+    return classes[key]
+
+
+def ingest_products(
+    session: Session,
+    storage: Storage,
+    facility: ProcessingFacility,
+    items: Sequence[IngestItem],
+    stored: list[str],
+) -> IngestReport:
+    """Store and catalogue ``items`` in the caller's transaction.
+
+    :param stored: receives the keys of every file this call stored, so the caller can delete
+        them if the transaction does not commit.
+    :raises InvalidInputError: for an unknown mission or product type, a missing file, a bad
+        file name, or sensing stop before start (naming the field and value).
+    :raises ConflictError: when a product of that class and file name exists with other
+        content.
+    """
+    missions = {code: get_mission(session, code) for code in {i.mission for i in items}}
+    classes = {
+        (code, pc.product_type): pc
+        for code, mission in missions.items()
+        for pc in session.scalars(select(ProductClass).where(ProductClass.mission_id == mission.id))
+    }
+    report = IngestReport()
+    seen: dict[tuple[int, str], str] = {}
+    new_products: list[Product] = []
+    for item in items:
+        pc = _check_item(item, classes)
+        main = item.files[0]
+        main_md5 = md5_of(main)
+        main_size = main.stat().st_size
+        existing = session.execute(
+            select(ProductFile.product_id, ProductFile.checksum, ProductFile.file_size_bytes)
+            .join(Product)
+            .where(
+                Product.product_class_id == pc.id,
+                ProductFile.product_file_name == main.name,
+                ProductFile.processing_facility_id == facility.id,
+            )
+        ).first()
+        key = (pc.id, main.name)
+        if existing is not None or key in seen:
+            known_md5 = existing[1] if existing is not None else seen[key]
+            if known_md5 != main_md5:
+                raise ConflictError(
+                    f"{pc.product_type} {main.name} is already catalogued with other content "
+                    f"(MD5 {known_md5}, this file {main_md5})",
+                    field="file",
+                    value=main.name,
+                )
+            report.outcomes.append(
+                IngestOutcome(
+                    pc.product_type,
+                    main.name,
+                    "already ingested",
+                    existing[0] if existing is not None else None,
+                    main_size,
+                )
+            )
+            continue
+        seen[key] = main_md5
+        product_uuid = uuid.uuid4()
+        files: list[StoredFile] = []
+        for path in item.files:
+            object_key = product_key(item.mission, pc.product_type, str(product_uuid), path.name)
+            files.append(storage.put(path, object_key))
+            stored.append(object_key)
+        if files[0].md5 != main_md5:
+            raise ConflictError(f"{main.name} changed while it was being ingested")
+        m = item.metadata
+        orbit_id = None
+        if m.orbit_number is not None and m.spacecraft_code is not None:
+            orbit_id = session.scalar(
+                select(Orbit.id)
+                .join(Spacecraft)
+                .where(Spacecraft.code == m.spacecraft_code, Orbit.orbit_number == m.orbit_number)
+            )
+        product = Product(
+            uuid=product_uuid,
+            product_class=pc,
+            sensing_start=m.sensing_start,
+            sensing_stop=m.sensing_stop,
+            generation_time=m.generation_time,
+            file_class=m.file_class,
+            mode=m.mode,
+            orbit_id=orbit_id,
+            parameters=[ProductParameter(key=k, value=v) for k, v in sorted(m.parameters.items())],
+            product_files=[
+                ProductFile(
+                    processing_facility=facility,
+                    product_file_name=main.name,
+                    auxiliary_file_names=[path.name for path in item.files[1:]],
+                    file_path=files[0].key.rsplit("/", 1)[0],
+                    storage_type=storage.kind,
+                    file_size_bytes=files[0].size_bytes,
+                    checksum=files[0].md5,
+                    checksum_time=utc_now(),
+                )
+            ],
+        )
+        session.add(product)
+        new_products.append(product)
+        report.outcomes.append(
+            IngestOutcome(pc.product_type, main.name, "ingested", None, main_size)
+        )
+    session.flush()
+    products = iter(new_products)
+    for outcome in report.outcomes:
+        if outcome.status == "ingested":
+            outcome.product_id = next(products).id
+    report.woken = recheck_waiting_job_steps(
+        session, {p.product_class_id for p in new_products}, changed_by="ingestor"
+    )
+    return report
+
+
+def ingest(
+    database: Database,
+    storage: Storage,
+    items: Sequence[IngestItem],
+    facility_name: str | None = None,
+) -> IngestReport:
+    """Ingest a batch as one unit of work (see the module docstring for the guarantees)."""
+    from orderman.orders import default_facility
+
+    stored: list[str] = []
+    try:
+        with database.transaction() as session:
+            if facility_name is None:
+                facility = default_facility(session)
+            else:
+                found = session.scalar(
+                    select(ProcessingFacility).where(ProcessingFacility.name == facility_name)
+                )
+                if found is None:
+                    raise InvalidInputError(
+                        "facility", facility_name, "no such processing facility"
+                    )
+                facility = found
+            return ingest_products(session, storage, facility, items, stored)
+    except BaseException:
+        for key in stored:
+            with contextlib.suppress(ProseoError):
+                storage.delete(key)
+        raise

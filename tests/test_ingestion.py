@@ -1,0 +1,204 @@
+"""Ingestion on both databases: idempotent, conflicts refused, all or nothing, safe names,
+and waiting job steps woken at once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from ingestor.service import IngestItem, ingest
+from orderman.orders import create_order, parse_order_spec
+from orderman.service import run_command, run_plan
+from proseo.cli.app import run
+from proseo.db import Database
+from proseo.errors import ConflictError, InvalidInputError, StorageError
+from proseo.model import JobStep, Product, ProductFile
+from proseo.model.enums import JobStepState
+from proseo.plugins import get_mission_plugin
+from proseo.storage import PosixStorage, check_key, product_key
+from tests.conftest import TST_ORBIT, TST_T0
+
+
+def _tst_file(
+    folder: Path, product_type: str, start: datetime, stop: datetime, content: bytes, orbit: int = 0
+) -> Path:
+    name = (
+        f"TST_OPER_{product_type}_{start:%Y%m%dT%H%M%S}_{stop:%Y%m%dT%H%M%S}_"
+        f"{orbit:05d}_{TST_T0:%Y%m%dT%H%M%S}.dat"
+    )
+    path = folder / name
+    path.write_bytes(content)
+    return path
+
+
+def _items(paths: list[Path]) -> list[IngestItem]:
+    plugin = get_mission_plugin("TST")
+    return [IngestItem("TST", m, files) for m, files in plugin.group_files(paths)]
+
+
+def _counts(database: Database) -> tuple[int, int]:
+    with database.transaction() as session:
+        return (
+            session.scalar(select(func.count(Product.id))) or 0,
+            session.scalar(select(func.count(ProductFile.id))) or 0,
+        )
+
+
+def test_ingest_is_idempotent_and_refuses_conflicts(tst: Database, tmp_path: Path) -> None:
+    storage = PosixStorage(tmp_path / "storage")
+    start = TST_T0 + 10 * TST_ORBIT
+    path = _tst_file(tmp_path, "L0________", start, start + TST_ORBIT / 5, b"granule", orbit=11)
+    first = ingest(tst, storage, _items([path]))
+    assert [o.status for o in first.outcomes] == ["ingested"]
+    before = _counts(tst)
+    again = ingest(tst, storage, _items([path]))
+    assert [o.status for o in again.outcomes] == ["already ingested"]
+    assert again.outcomes[0].product_id == first.outcomes[0].product_id
+    assert _counts(tst) == before
+    with tst.transaction() as session:
+        stored = session.scalars(
+            select(ProductFile).where(ProductFile.product_id == first.outcomes[0].product_id)
+        ).one()
+        assert stored.checksum == hashlib.md5(b"granule").hexdigest()
+        assert stored.file_size_bytes == 7
+        assert storage.exists(f"{stored.file_path}/{stored.product_file_name}")
+        product = session.get(Product, first.outcomes[0].product_id)
+        assert product is not None
+        assert product.orbit is not None
+        assert product.orbit.orbit_number == 11
+    path.write_bytes(b"other content")
+    with pytest.raises(ConflictError, match="already catalogued with other content"):
+        ingest(tst, storage, _items([path]))
+    assert _counts(tst) == before
+
+
+def test_a_failing_batch_leaves_nothing_behind(tst: Database, tmp_path: Path) -> None:
+    storage = PosixStorage(tmp_path / "storage")
+    start = TST_T0 + 20 * TST_ORBIT
+    good = [
+        _tst_file(
+            tmp_path,
+            "L0________",
+            start + k * TST_ORBIT / 5,
+            start + (k + 1) * TST_ORBIT / 5,
+            f"g{k}".encode(),
+            21,
+        )
+        for k in range(3)
+    ]
+    items = _items(good)
+    bad = IngestItem(
+        "TST",
+        items[0].metadata.__class__(
+            product_type="L9_UNKNOWN", sensing_start=start, sensing_stop=start
+        ),
+        [good[0]],
+    )
+    before = _counts(tst)
+    with pytest.raises(InvalidInputError, match="'L9_UNKNOWN'"):
+        ingest(tst, storage, [items[0], items[1], bad, items[2]])
+    assert _counts(tst) == before
+    assert storage.list("TST/") == []
+
+    class FailingStorage(PosixStorage):
+        calls = 0
+
+        def put(self, local_path: Path, key: str):  # type: ignore[no-untyped-def]
+            FailingStorage.calls += 1
+            if FailingStorage.calls == 3:
+                raise StorageError("disk full (injected)")
+            return super().put(local_path, key)
+
+    failing = FailingStorage(tmp_path / "storage")
+    with pytest.raises(StorageError, match="injected"):
+        ingest(tst, failing, items)
+    assert _counts(tst) == before
+    assert failing.list("TST/") == []
+    assert len(ingest(tst, storage, items).outcomes) == 3
+
+
+def test_names_that_could_escape_storage_are_refused(tmp_path: Path) -> None:
+    for key in ["../etc/passwd", "/abs/key", "a//b", "a/../b", "a/.hidden", "a/b c", "a\\b"]:
+        with pytest.raises(InvalidInputError):
+            check_key(key)
+    with pytest.raises(InvalidInputError, match="file name"):
+        product_key("TST", "L0________", "u", "..")
+    storage = PosixStorage(tmp_path)
+    with pytest.raises(InvalidInputError):
+        storage.put(tmp_path, "../outside")
+    assert product_key("TST", "L0", "abc", "x.dat") == "TST/L0/abc/x.dat"
+
+
+def test_waiting_job_step_becomes_ready_when_its_input_is_ingested(
+    tst: Database, tmp_path: Path
+) -> None:
+    with tst.transaction() as session:
+        order_id = create_order(
+            session,
+            parse_order_spec(
+                {
+                    "mission": "TST",
+                    "identifier": "WAIT",
+                    "requested_product_classes": ["L1B_______"],
+                    "orbits": [{"spacecraft": "TST1", "from": 3, "to": 3}],
+                    "slicing_type": "ORBIT",
+                    "processing_mode": "OPER",
+                }
+            ),
+        ).id
+    run_command(tst, order_id, "approve")
+    run_plan(tst, order_id)
+    _, counts = run_command(tst, order_id, "release")
+    assert counts == {"READY": 0, "WAITING_INPUT": 1}  # orbit 3 holds 80 % of L0 < MINCOVER(90)
+    start = TST_T0 + 2 * TST_ORBIT + 4 * TST_ORBIT / 5  # the missing fifth granule
+    path = _tst_file(tmp_path, "L0________", start, start + TST_ORBIT / 5, b"late granule", 3)
+    report = ingest(tst, PosixStorage(tmp_path / "storage"), _items([path]))
+    assert report.woken == 1
+    with tst.transaction() as session:
+        step = session.scalars(select(JobStep)).one()
+        assert step.state is JobStepState.READY
+        l0 = next(
+            q
+            for q in step.product_queries
+            if q.requested_product_class.product_type == "L0________"
+        )
+        assert l0.is_satisfied
+        assert len(l0.satisfying_products) == 5
+
+
+def test_cli_ingest_real_landsat_scenes(
+    database: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from missions.landsat.sample_data import fetch_sample_data
+
+    data = fetch_sample_data()
+    url = [
+        "--database-url",
+        database.engine.url.render_as_string(hide_password=False),
+        "--data-dir",
+        str(tmp_path),
+    ]
+    assert run([*url, "mission", "sync", "LANDSAT"]) == 0
+    assert run([*url, "ingest", str(data), "-f", "json"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{") :])
+    assert result["ingested"] == 3
+    names = sorted(p["file_name"] for p in result["products"])
+    assert names == [
+        "DEM.TIF",
+        "LC08_L1TP_195025_20130707_20170503_01_T1_MTL.txt",
+        "LE07_L1TP_195025_20010730_20170204_01_T1_MTL.txt",
+    ]
+    assert run([*url, "ingest", str(data)]) == 0
+    assert "0 ingested, 3 already there" in capsys.readouterr().out
+    with database.transaction() as session:
+        scene = session.scalars(
+            select(ProductFile).where(ProductFile.product_file_name.like("LC08%"))
+        ).one()
+        assert len(scene.auxiliary_file_names) == 12  # 11 bands and the quality band
+        assert scene.product.sensing_stop - scene.product.sensing_start == timedelta(seconds=24)
