@@ -243,8 +243,8 @@ def main() -> int:
             rate = o["job_steps"] / o["plan_seconds"] if o["plan_seconds"] else 0
             print(
                 f"   {o['order']}: {o['jobs']} jobs, {o['job_steps']} job steps planned in "
-                f"{o['plan_seconds']} s ({rate:,.0f} job steps/s); release {o['release_seconds']} s "
-                f"{o['released']}"
+                f"{o['plan_seconds']} s ({rate:,.0f} job steps/s); "
+                f"release {o['release_seconds']} s {o['released']}"
             )
         print(
             f"   total: {total_steps} job steps in {total_seconds:.2f} s "
