@@ -25,6 +25,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -116,7 +117,7 @@ def plan_campaign(url: str, orbits: int) -> dict[str, object]:
     nominal = build_definition().spacecraft[0].nominal_orbits
     assert nominal is not None
     start, stop = nominal.start_of(first), nominal.start_of(last + 1)
-    specs = [
+    specs: list[dict[str, Any]] = [
         {
             "identifier": "RPRO-L2",
             "requested_product_classes": [
