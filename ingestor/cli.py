@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ingestor.pickup import ScanReport, scan_once, watch
 from ingestor.service import IngestItem, ingest
 from proseo.cli.context import cli_context
 from proseo.cli.output import OutputFormat, make_console
@@ -56,8 +57,16 @@ def ingest_command(
         None, "--facility", help="Processing facility (default: localhost)."
     ),
     fmt: OutputFormat = typer.Option(OutputFormat.TABLE, "--format", "-f"),
+    interval: float = typer.Option(10.0, "--interval", help="watch: seconds between scans."),
+    once: bool = typer.Option(False, "--once", help="watch: scan once and exit."),
 ) -> None:
-    """Ingest products: files are stored, metadata catalogued, waiting job steps woken."""
+    """Ingest products: files are stored, metadata catalogued, waiting job steps woken.
+
+    'proseo ingest watch DIR' watches DIR as a pickup point instead (see --interval, --once).
+    """
+    if paths and paths[0] == Path("watch") and not paths[0].exists():
+        _watch(ctx, paths[1:], interval, once)
+        return
     for path in paths:
         if not path.exists():
             raise InvalidInputError("path", str(path), "does not exist")
@@ -100,3 +109,29 @@ def ingest_command(
         f"{report.ingested} ingested, {len(report.outcomes) - report.ingested} already "
         f"there; {report.woken} waiting job steps became READY"
     )
+
+
+def _print_scan(report: ScanReport) -> None:
+    for name in report.ingested:
+        console.print(f"ingested {name}")
+    for name, reason in report.failed:
+        console.print(f"set aside {name}: {reason}", markup=False)
+    if report.ingested or report.failed:
+        console.print(
+            f"{len(report.ingested)} ingested, {len(report.failed)} set aside; "
+            f"{report.woken} waiting job steps became READY"
+        )
+
+
+def _watch(ctx: typer.Context, folders: list[Path], interval: float, once: bool) -> None:
+    if len(folders) != 1 or not folders[0].is_dir():
+        raise InvalidInputError(
+            "watch folder", [str(f) for f in folders], "give one existing folder"
+        )
+    context = cli_context(ctx)
+    storage = PosixStorage(context.settings.storage_root)
+    if once:
+        _print_scan(scan_once(context.database, storage, folders[0], settle_s=0))
+        return
+    console.print(f"watching {folders[0]} every {interval:g} s (Ctrl-C to stop)")
+    watch(context.database, storage, folders[0], interval_s=interval, on_report=_print_scan)

@@ -202,3 +202,51 @@ def test_cli_ingest_real_landsat_scenes(
         ).one()
         assert len(scene.auxiliary_file_names) == 12  # 11 bands and the quality band
         assert scene.product.sensing_stop - scene.product.sensing_start == timedelta(seconds=24)
+
+
+def test_pickup_point_ingests_good_files_and_sets_bad_ones_aside(
+    tst: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import time
+
+    from ingestor.pickup import scan_once
+
+    pickup = tmp_path / "pickup"
+    pickup.mkdir()
+    storage = PosixStorage(tmp_path / "storage")
+    start = TST_T0 + 30 * TST_ORBIT
+    good = _tst_file(pickup, "L0________", start, start + TST_ORBIT / 5, b"good", 31)
+    unknown = pickup / "README.txt"
+    unknown.write_text("not a product")
+    unknown_product = pickup / ("X" + good.name[1:])  # no plug-in knows mission "XST"
+    unknown_product.write_bytes(b"x")
+    fresh_name = _tst_file(tmp_path, "AUX_ORB___", start, start + TST_ORBIT, b"aux").name
+    old = time.time() - 7200
+    for path in (good, unknown, unknown_product):
+        os.utime(path, (old, old))
+    (tmp_path / fresh_name).rename(pickup / fresh_name)  # just arrived: not settled yet
+
+    report = scan_once(tst, storage, pickup, settle_s=5, orphan_after_s=3600)
+    assert report.ingested == [good.name]
+    assert sorted(name for name, _ in report.failed) == sorted([unknown.name, unknown_product.name])
+    assert (pickup / ".ingested" / good.name).exists()
+    assert "no mission plug-in" in (pickup / ".failed" / "README.txt.reason.txt").read_text()
+    assert (pickup / fresh_name).exists()  # left for a later scan
+
+    # The same product again (same name, other content): refused and set aside with the reason.
+    again = _tst_file(pickup, "L0________", start, start + TST_ORBIT / 5, b"changed", 31)
+    os.utime(again, (old, old))
+    url = [
+        "--database-url",
+        tst.engine.url.render_as_string(hide_password=False),
+        "--data-dir",
+        str(tmp_path),
+    ]
+    assert run([*url, "ingest", "watch", str(pickup), "--once"]) == 0
+    out = capsys.readouterr().out
+    assert f"ingested {fresh_name}" in out
+    assert f"set aside {again.name}" in out
+    assert "other content" in (pickup / ".failed" / f"{again.name}.reason.txt").read_text()
+    assert sorted(p.name for p in pickup.iterdir()) == [".failed", ".ingested"]
+    assert scan_once(tst, storage, pickup).ingested == []

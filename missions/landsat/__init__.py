@@ -187,7 +187,8 @@ class LandsatMission(MissionPlugin):
         )
 
     def group_files(self, paths: list[Path]) -> list[tuple[ProductMetadata, list[Path]]]:
-        """A scene is one product: its ``_MTL.txt`` (main file) and its band files."""
+        """A scene is one product: its ``_MTL.txt`` (main file) and its band files. Scenes
+        whose MTL is not (yet) among the paths are left out."""
         scenes: dict[str, list[Path]] = {}
         found: list[tuple[ProductMetadata, list[Path]]] = []
         for path in expand_paths(paths):
@@ -201,7 +202,7 @@ class LandsatMission(MissionPlugin):
         for product_id, files in sorted(scenes.items()):
             mtl = [f for f in files if f.name == f"{product_id}_MTL.txt"]
             if not mtl:
-                raise InvalidInputError("Landsat scene", product_id, "its _MTL.txt is missing")
+                continue
             metadata = self.read_metadata(mtl[0])
             assert metadata is not None
             found.append((metadata, mtl + sorted(f for f in files if f not in mtl)))
