@@ -36,7 +36,7 @@ def build_catalogue(url: str, orbits: int) -> float:
     from sqlalchemy import insert, select
 
     from missions.s5p import build_definition
-    from orderman.orders import default_facility
+    from proseo.catalogue.facilities import default_facility
     from proseo.catalogue.sync import sync_mission
     from proseo.db import Database, create_database_engine, migrate
     from proseo.model import Orbit, Product, ProductClass, ProductFile

@@ -218,7 +218,7 @@ def ingest(
     facility_name: str | None = None,
 ) -> IngestReport:
     """Ingest a batch as one unit of work (see the module docstring for the guarantees)."""
-    from orderman.orders import default_facility
+    from proseo.catalogue.facilities import default_facility
 
     stored: list[str] = []
     try:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proseo.catalogue.facilities import default_facility
 from proseo.catalogue.missions import get_mission
 from proseo.errors import ConflictError, InvalidInputError, NotFoundError
 from proseo.model import (
@@ -37,8 +38,6 @@ from proseo.model.enums import (
     StatefulEntity,
 )
 from proseo.model.history import StateHistory
-
-DEFAULT_FACILITY = "localhost"
 
 
 class OrbitRange(BaseModel):
@@ -125,21 +124,6 @@ def _parameter(value: str | int | float | bool) -> tuple[ParameterType, str]:
     if isinstance(value, float):
         return ParameterType.DOUBLE, repr(value)
     return ParameterType.STRING, value
-
-
-def default_facility(session: Session) -> ProcessingFacility:
-    """The embedded default facility ``localhost`` (local executor, POSIX storage)."""
-    facility = session.scalar(
-        select(ProcessingFacility).where(ProcessingFacility.name == DEFAULT_FACILITY)
-    )
-    if facility is None:
-        facility = ProcessingFacility(
-            name=DEFAULT_FACILITY,
-            description="This machine: local processes, POSIX storage under the data directory",
-        )
-        session.add(facility)
-        session.flush()
-    return facility
 
 
 def create_order(session: Session, spec: OrderSpec) -> ProcessingOrder:

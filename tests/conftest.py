@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 import proseo.model  # noqa: F401  (registers every table)
 from missions.testmission import build_definition as build_tst_definition
-from orderman.orders import default_facility
+from proseo.catalogue.facilities import default_facility
 from proseo.catalogue.sync import sync_mission
 from proseo.db import Database, create_database_engine
 from proseo.model import Base, Product, ProductClass, ProductFile

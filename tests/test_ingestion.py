@@ -7,6 +7,7 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -20,7 +21,7 @@ from proseo.errors import ConflictError, InvalidInputError, StorageError
 from proseo.model import JobStep, Product, ProductFile
 from proseo.model.enums import JobStepState
 from proseo.plugins import get_mission_plugin
-from proseo.storage import PosixStorage, check_key, product_key
+from proseo.storage import PosixStorage, StoredFile, check_key, product_key
 from tests.conftest import TST_ORBIT, TST_T0
 
 
@@ -108,7 +109,7 @@ def test_a_failing_batch_leaves_nothing_behind(tst: Database, tmp_path: Path) ->
     class FailingStorage(PosixStorage):
         calls = 0
 
-        def put(self, local_path: Path, key: str):  # type: ignore[no-untyped-def]
+        def put(self, local_path: Path, key: str) -> StoredFile:
             FailingStorage.calls += 1
             if FailingStorage.calls == 3:
                 raise StorageError("disk full (injected)")
@@ -250,3 +251,93 @@ def test_pickup_point_ingests_good_files_and_sets_bad_ones_aside(
     assert "other content" in (pickup / ".failed" / f"{again.name}.reason.txt").read_text()
     assert sorted(p.name for p in pickup.iterdir()) == [".failed", ".ingested"]
     assert scan_once(tst, storage, pickup).ingested == []
+
+
+def _stored_entries(storage: PosixStorage, tmp_path: Path, count: int) -> list[dict[str, Any]]:
+    entries = []
+    for k in range(count):
+        start = TST_T0 + 40 * TST_ORBIT + k * TST_ORBIT / 5
+        local = _tst_file(tmp_path, "L0________", start, start + TST_ORBIT / 5, f"b{k}".encode())
+        stored = storage.put(local, f"TST/L0________/batch/{local.name}")
+        entries.append(
+            {
+                "mission": "TST",
+                "product_type": "L0________",
+                "sensing_start": start.isoformat(),
+                "sensing_stop": (start + TST_ORBIT / 5).isoformat(),
+                "parameters": {"revision": "01"},
+                "files": [{"key": stored.key, "size_bytes": stored.size_bytes, "md5": stored.md5}],
+            }
+        )
+    return entries
+
+
+def test_rest_ingestion_single_upload_and_bulk_batch(tst: Database, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from proseo.api.app import create_app
+    from proseo.config import load_settings
+
+    settings = load_settings(data_dir=tmp_path)
+    client = TestClient(create_app(settings, database=tst))
+    storage = PosixStorage(settings.storage_root)
+    start = TST_T0 + 50 * TST_ORBIT
+    path = _tst_file(tmp_path, "L0________", start, start + TST_ORBIT / 5, b"uploaded")
+    metadata = {
+        "product_type": "L0________",
+        "sensing_start": start.isoformat(),
+        "sensing_stop": (start + TST_ORBIT / 5).isoformat(),
+        "file_class": "OPER",
+    }
+    with path.open("rb") as handle:
+        response = client.post(
+            "/ingest/TST",
+            data={"metadata": json.dumps(metadata)},
+            files=[("files", (path.name, handle))],
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["ingested"] == 1
+    with path.open("rb") as handle:
+        evil = client.post(
+            "/ingest/TST",
+            data={"metadata": json.dumps(metadata)},
+            files=[("files", ("../../etc/passwd", handle))],
+        )
+    assert evil.status_code == 422
+    assert "uploaded file name" in evil.json()["message"]
+
+    entries = _stored_entries(storage, tmp_path, 3)
+    batch = client.post("/ingest/batch", json={"entries": entries})
+    assert batch.status_code == 200, batch.text
+    assert (batch.json()["ingested"], batch.json()["already_ingested"]) == (3, 0)
+    again = client.post("/ingest/batch", json={"entries": entries}).json()
+    assert (again["ingested"], again["already_ingested"]) == (0, 3)
+
+    missing = [
+        *entries,
+        {
+            **entries[0],
+            "files": [
+                {
+                    **entries[0]["files"][0],
+                    "key": "TST/L0________/batch/absent.dat",
+                }
+            ],
+        },
+    ]
+    refused = client.post("/ingest/batch", json={"entries": missing})
+    assert refused.status_code == 422
+    assert "entries[3].files" in refused.json()["message"]
+    conflict = [{**entries[1], "files": [{**entries[1]["files"][0], "md5": "0" * 32}]}]
+    assert client.post("/ingest/batch", json={"entries": conflict}).status_code == 409
+    traversal = [{**entries[1], "files": [{**entries[1]["files"][0], "key": "../x"}]}]
+    assert client.post("/ingest/batch", json={"entries": traversal}).status_code == 422
+    with tst.transaction() as session:
+        assert (
+            session.scalar(
+                select(func.count(ProductFile.id)).where(
+                    ProductFile.file_path == "TST/L0________/batch"
+                )
+            )
+            == 3
+        )

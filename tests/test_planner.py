@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orderman.commands import COMMANDS, CommandNotAllowed
-from orderman.orders import create_order, default_facility, get_order, parse_order_spec
+from orderman.orders import create_order, get_order, parse_order_spec
 from orderman.service import run_command, run_plan
 from orderman.views import job_step_view, order_view
+from proseo.catalogue.facilities import default_facility
 from proseo.db import Database
 from proseo.errors import ConflictError, InvalidInputError, PlanningError
 from proseo.model import (

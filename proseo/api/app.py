@@ -17,6 +17,7 @@ from proseo.errors import ProseoError, http_status_for
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """The REST API on the database the settings name (or on ``database``)."""
+    from ingestor.api import router as ingestion_router
     from orderman.api import router as orders_router
     from proseo.catalogue.api import router as catalogue_router
 
@@ -42,4 +43,5 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
     app.include_router(catalogue_router)
     app.include_router(orders_router)
+    app.include_router(ingestion_router)
     return app

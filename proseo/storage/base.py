@@ -73,5 +73,8 @@ class Storage(Protocol):
     def list(self, prefix: str = "") -> list[str]:
         """Keys starting with ``prefix``, sorted."""
 
-    def stat(self, key: str) -> StoredFile:
-        """Size and MD5 of the stored file. :raises StorageError: if absent."""
+    def stat(self, key: str, *, checksum: bool = True) -> StoredFile:
+        """Size and (unless ``checksum`` is False: empty) MD5 of the stored file.
+
+        :raises StorageError: if absent.
+        """

@@ -1,0 +1,106 @@
+"""REST routes of ingestion: one product with its files, or a bulk batch already in storage."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from ingestor.batch import StoredProductEntry, catalogue_stored_products
+from ingestor.service import IngestItem, IngestOutcome, ingest
+from proseo.api.deps import database
+from proseo.catalogue.facilities import default_facility
+from proseo.errors import InvalidInputError
+from proseo.plugins import ProductMetadata
+from proseo.storage import PosixStorage, Storage, check_name
+
+router = APIRouter(tags=["ingestion"])
+
+
+class BatchRequest(BaseModel):
+    """A bulk batch of products whose files are already in storage."""
+
+    entries: list[StoredProductEntry] = Field(min_length=1, max_length=100_000)
+    verify: bool = True
+
+
+class IngestResponse(BaseModel):
+    """Per product what happened, and how many waiting job steps became READY."""
+
+    ingested: int
+    already_ingested: int
+    woken: int
+    products: list[dict[str, object]]
+
+
+def _storage(request: Request) -> Storage:
+    return PosixStorage(request.app.state.settings.storage_root)
+
+
+def _response(outcomes: list[IngestOutcome], woken: int) -> IngestResponse:
+    ingested = sum(1 for o in outcomes if o.status == "ingested")
+    return IngestResponse(
+        ingested=ingested,
+        already_ingested=len(outcomes) - ingested,
+        woken=woken,
+        products=[vars(o) for o in outcomes],
+    )
+
+
+@router.post("/ingest/batch")
+def post_batch(batch: BatchRequest, request: Request) -> IngestResponse:
+    """Catalogue a batch of stored products: all of it or nothing."""
+    with database(request).transaction() as session:
+        report = catalogue_stored_products(
+            session,
+            _storage(request),
+            default_facility(session),
+            batch.entries,
+            verify=batch.verify,
+        )
+    return _response(report.outcomes, report.woken)
+
+
+@router.post("/ingest/{mission}")
+def post_product(
+    mission: str,
+    request: Request,
+    metadata: Annotated[str, Form(description="JSON: product_type, sensing_start, ...")],
+    files: Annotated[list[UploadFile], File(description="Main file first")],
+) -> IngestResponse:
+    """Ingest one product with its files (multipart upload)."""
+    try:
+        data = json.loads(metadata)
+        meta = ProductMetadata(
+            product_type=data["product_type"],
+            sensing_start=datetime.fromisoformat(data["sensing_start"]),
+            sensing_stop=datetime.fromisoformat(data["sensing_stop"]),
+            generation_time=datetime.fromisoformat(data["generation_time"])
+            if data.get("generation_time")
+            else None,
+            spacecraft_code=data.get("spacecraft"),
+            orbit_number=data.get("orbit_number"),
+            file_class=data.get("file_class"),
+            mode=data.get("mode"),
+            parameters={str(k): str(v) for k, v in data.get("parameters", {}).items()},
+        )
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidInputError(
+            "metadata", metadata[:200], f"not valid product metadata: {error}"
+        ) from error
+    with tempfile.TemporaryDirectory(prefix="proseo-upload-") as folder:
+        paths = []
+        for upload in files:
+            name = check_name(upload.filename or "", "uploaded file name")
+            path = Path(folder) / name
+            with path.open("wb") as out:
+                while block := upload.file.read(1024 * 1024):
+                    out.write(block)
+            paths.append(path)
+        report = ingest(database(request), _storage(request), [IngestItem(mission, meta, paths)])
+    return _response(report.outcomes, report.woken)
