@@ -96,7 +96,10 @@ class ProductFile(Base):
     """
 
     __tablename__ = "product_file"
-    __table_args__ = (UniqueConstraint("product_id", "processing_facility_id"),)
+    __table_args__ = (
+        UniqueConstraint("product_id", "processing_facility_id"),
+        Index("ix_product_file_name", "product_file_name"),
+    )
 
     id: Mapped[int] = pk()
     product_id: Mapped[int] = fk("product.id", ondelete="CASCADE")
