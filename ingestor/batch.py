@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import Table, select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingestor.service import IngestOutcome, IngestReport
 from productionplanner.readiness import recheck_waiting_job_steps
 from proseo.catalogue.missions import get_mission
-from proseo.db.bulk import allocate_ids, bulk_insert
+from proseo.db.bulk import allocate_ids, bulk_insert, table_of
 from proseo.errors import ConflictError, InvalidInputError
 from proseo.model import ProcessingFacility, Product, ProductClass, ProductFile, ProductParameter
 from proseo.model.base import utc_now
@@ -62,11 +62,6 @@ class StoredProductEntry(BaseModel):
         if value is not None and value.tzinfo is None:
             raise ValueError("must carry a time zone (use Z for UTC)")
         return value
-
-
-def _table(model: type[Any]) -> Table:
-    table: Table = model.__table__
-    return table
 
 
 def catalogue_stored_products(
@@ -124,8 +119,9 @@ def catalogue_stored_products(
         (classes[(e.mission, e.product_type)], e.files[0].key.rsplit("/", 1)[-1]) for e in entries
     ]
     known: dict[tuple[int, str], tuple[int, str | None]] = {}
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
+    wanted = set(keys)
+    names = sorted({name for _, name in keys})
+    for start in range(0, len(names), _CHUNK):
         for pc_id, name, product_id, checksum in session.execute(
             select(
                 Product.product_class_id,
@@ -136,10 +132,11 @@ def catalogue_stored_products(
             .join(ProductFile, ProductFile.product_id == Product.id)
             .where(
                 ProductFile.processing_facility_id == facility.id,
-                tuple_(Product.product_class_id, ProductFile.product_file_name).in_(chunk),
+                ProductFile.product_file_name.in_(names[start : start + _CHUNK]),
             )
         ):
-            known[(pc_id, name)] = (product_id, checksum)
+            if (pc_id, name) in wanted:
+                known[(pc_id, name)] = (product_id, checksum)
     report = IngestReport()
     fresh: list[tuple[StoredProductEntry, tuple[int, str]]] = []
     for entry, key in zip(entries, keys, strict=True):
@@ -164,7 +161,7 @@ def catalogue_stored_products(
             continue
         known[key] = (-1, md5)
         fresh.append((entry, key))
-    ids = allocate_ids(session, _table(Product), len(fresh))
+    ids = allocate_ids(session, table_of(Product), len(fresh))
     now = utc_now()
     products: list[dict[str, Any]] = []
     files: list[dict[str, Any]] = []
@@ -205,9 +202,9 @@ def catalogue_stored_products(
         report.outcomes.append(
             IngestOutcome(entry.product_type, key[1], "ingested", product_id, main.size_bytes)
         )
-    bulk_insert(session, _table(Product), products)
-    bulk_insert(session, _table(ProductFile), files)
-    bulk_insert(session, _table(ProductParameter), parameters)
+    bulk_insert(session, table_of(Product), products)
+    bulk_insert(session, table_of(ProductFile), files)
+    bulk_insert(session, table_of(ProductParameter), parameters)
     report.woken = recheck_waiting_job_steps(
         session, {key[0] for _, key in fresh}, changed_by="ingestor"
     )

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from planner.rules.evaluate import Selection, TimeWindow
@@ -36,7 +36,7 @@ from planner.rules.language import SimpleRule, format_simple_rule, merge_rules, 
 from planner.rules.sql import evaluate_simple_rule_for_windows
 from planner.slicing import JobWindow, OrbitInfo, slice_order
 from planner.versions import version_key
-from proseo.db.bulk import allocate_ids, bulk_insert, refresh_statistics
+from proseo.db.bulk import allocate_ids, bulk_insert, refresh_statistics, table_of
 from proseo.errors import PlanningError
 from proseo.model import (
     ConfiguredProcessor,
@@ -100,12 +100,6 @@ class PlanSummary:
     seconds: float = 0.0
     windows: list[JobWindow] = field(default_factory=list)
     steps: list[PlannedStep] = field(default_factory=list)
-
-
-def _table(model: type[Any]) -> Table:
-    """The Core table of a model: bulk inserts on it skip the ORM's per-row bookkeeping."""
-    table: Table = model.__table__
-    return table
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -296,7 +290,7 @@ def plan_order(
     facility_id = order.processing_facility_id
     catalogue = _Catalogue(session, order)
     windows = _job_windows(session, order)
-    refresh_statistics(session, _table(Product), _table(ProductFile), _table(JobStep))
+    refresh_statistics(session, table_of(Product), table_of(ProductFile), table_of(JobStep))
     summary = PlanSummary(order.id, windows=windows if details else [])
 
     def candidates(product: Any) -> ColumnElement[bool]:
@@ -424,10 +418,12 @@ def _insert(
         }
         for j in used_jobs
     ]
-    job_ids = dict(zip(used_jobs, allocate_ids(session, _table(Job), len(used_jobs)), strict=True))
+    job_ids = dict(
+        zip(used_jobs, allocate_ids(session, table_of(Job), len(used_jobs)), strict=True)
+    )
     for j, job_row in zip(used_jobs, job_rows, strict=True):
         job_row["id"] = job_ids[j]
-    bulk_insert(session, _table(Job), job_rows)
+    bulk_insert(session, table_of(Job), job_rows)
     summary.jobs = len(job_ids)
 
     step_keys: list[tuple[int, int]] = [
@@ -449,11 +445,11 @@ def _insert(
         for class_id, j in step_keys
     ]
     step_ids = dict(
-        zip(step_keys, allocate_ids(session, _table(JobStep), len(step_keys)), strict=True)
+        zip(step_keys, allocate_ids(session, table_of(JobStep), len(step_keys)), strict=True)
     )
     for key, step_row in zip(step_keys, step_rows, strict=True):
         step_row["id"] = step_ids[key]
-    bulk_insert(session, _table(JobStep), step_rows)
+    bulk_insert(session, table_of(JobStep), step_rows)
     summary.job_steps = len(step_ids)
     for class_id, jobs in planned.items():
         summary.steps_per_class[catalogue.classes[class_id].product_type] = len(jobs)
@@ -478,23 +474,23 @@ def _insert(
         }
 
     main_ids = dict(
-        zip(step_keys, allocate_ids(session, _table(Product), len(step_keys)), strict=True)
+        zip(step_keys, allocate_ids(session, table_of(Product), len(step_keys)), strict=True)
     )
     main_rows = [{**product_row(key[0], key), "id": main_ids[key]} for key in step_keys]
-    bulk_insert(session, _table(Product), main_rows)
+    bulk_insert(session, table_of(Product), main_rows)
     component_rows = [
         product_row(component.id, key, enclosing=main_ids[key])
         for key in step_keys
         for component in catalogue.classes[key[0]].component_classes
     ]
-    bulk_insert(session, _table(Product), component_rows)
+    bulk_insert(session, table_of(Product), component_rows)
     if order.output_parameters:
         parameter_rows = [
             {"product_id": pid, "key": p.key, "parameter_type": p.parameter_type, "value": p.value}
             for pid in main_ids.values()
             for p in order.output_parameters
         ]
-        bulk_insert(session, _table(ProductParameter), parameter_rows)
+        bulk_insert(session, table_of(ProductParameter), parameter_rows)
 
     history = [
         {
@@ -519,9 +515,9 @@ def _insert(
         }
         for sid in step_ids.values()
     ]
-    bulk_insert(session, _table(StateHistory), history)
+    bulk_insert(session, table_of(StateHistory), history)
 
-    refresh_statistics(session, _table(Product), _table(JobStep), _table(Job))
+    refresh_statistics(session, table_of(Product), table_of(JobStep), table_of(Job))
 
     # 2. Product queries, evaluated once more now that the placeholders exist.
     query_rows: list[dict[str, Any]] = []
@@ -557,10 +553,10 @@ def _insert(
         )
     for row, chosen in zip(query_rows, selections, strict=True):
         row["is_satisfied"] = bool(row["is_satisfied"] and chosen <= with_files)
-    query_ids = allocate_ids(session, _table(ProductQuery), len(query_rows))
+    query_ids = allocate_ids(session, table_of(ProductQuery), len(query_rows))
     for qid, query_row in zip(query_ids, query_rows, strict=True):
         query_row["id"] = qid
-    bulk_insert(session, _table(ProductQuery), query_rows)
+    bulk_insert(session, table_of(ProductQuery), query_rows)
     links = [
         {"product_query_id": qid, "product_id": pid}
         for qid, chosen in zip(query_ids, selections, strict=True)

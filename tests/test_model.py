@@ -221,3 +221,67 @@ def test_epoch_us_is_exact_on_both_databases(database: Database) -> None:
         )
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     assert values == [(m - epoch) // timedelta(microseconds=1) for m in moments]
+
+
+def test_bulk_insert_round_trips_awkward_values(database: Database) -> None:
+    """COPY on PostgreSQL, executemany on SQLite: escapes, NULLs, JSON, defaults survive."""
+    from proseo.db.bulk import allocate_ids, bulk_insert, table_of
+
+    awkward = "tab\there\\back\nnew\rline \\N"
+    with database.transaction() as session:
+        mission = create_mission(session, "TST", "Test")
+        pc = ProductClass(mission=mission, product_type="L0")
+        session.add(pc)
+        session.flush()
+        ids = allocate_ids(session, table_of(Product), 2)
+        bulk_insert(
+            session,
+            table_of(Product),
+            [
+                {
+                    "id": ids[0],
+                    "product_class_id": pc.id,
+                    "sensing_start": T0,
+                    "sensing_stop": T0,
+                    "file_class": awkward,
+                    "mode": None,
+                },
+                {
+                    "id": ids[1],
+                    "product_class_id": pc.id,
+                    "sensing_start": T0,
+                    "sensing_stop": T0,
+                    "file_class": "",
+                    "mode": "OPER",
+                },
+            ],
+        )
+        facility = ProcessingFacility(name="f")
+        session.add(facility)
+        session.flush()
+        bulk_insert(
+            session,
+            table_of(ProductFile),
+            [
+                {
+                    "product_id": ids[0],
+                    "processing_facility_id": facility.id,
+                    "product_file_name": "a",
+                    "file_path": "p",
+                    "file_size_bytes": 2**40,
+                    "auxiliary_file_names": ["b", 'c"\\'],
+                    "storage_type": "POSIX",
+                }
+            ],
+        )
+    with database.transaction() as session:
+        first, second = (session.get(Product, i) for i in ids)
+        assert first is not None
+        assert second is not None
+        assert (first.file_class, first.mode) == (awkward, None)
+        assert (second.file_class, second.mode) == ("", "OPER")
+        assert first.uuid != second.uuid  # Python-side default applied per row
+        assert first.created_at.tzinfo is not None
+        (stored,) = first.product_files
+        assert stored.auxiliary_file_names == ["b", 'c"\\']
+        assert stored.file_size_bytes == 2**40

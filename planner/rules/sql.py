@@ -29,7 +29,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    insert,
     or_,
     select,
     text,
@@ -44,6 +43,7 @@ from planner.rules.evaluate import (
     epoch_us,
 )
 from planner.rules.language import Policy, SimpleRule
+from proseo.db.bulk import bulk_insert
 from proseo.db.functions import epoch_us as sql_epoch_us
 from proseo.db.types import UTCDateTime
 from proseo.model import Product, ProductParameter
@@ -360,7 +360,7 @@ def evaluate_simple_rule_for_windows(
     )
     rows, group_of = _window_rows(rule, windows, int(longest or 0))
     if rows:
-        session.execute(insert(rule_windows), rows)
+        bulk_insert(session, rule_windows, rows)
         if session.get_bind().dialect.name == "postgresql":
             # Temporary tables are never auto-analyzed: without statistics PostgreSQL plans
             # the window join as if the table had a few rows.

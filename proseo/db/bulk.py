@@ -8,13 +8,25 @@ on SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+import json
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import JSON, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 CHUNK = 10_000
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of an ORM model (bulk statements on it skip per-row ORM bookkeeping)."""
+    table: Table = model.__table__
+    return table
 
 
 def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
@@ -40,9 +52,93 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
 
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts of column values) in chunks of :data:`CHUNK` with executemany."""
+    """Insert ``rows`` (dicts of column values, all with the same keys).
+
+    PostgreSQL: one ``COPY ... FROM STDIN`` (several times faster than multi-row ``VALUES``,
+    whose parsing dominates for wide tables); Python-side column defaults are applied first.
+    SQLite: ``executemany`` in chunks of :data:`CHUNK`.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        _copy(session, table, rows)
+        return
     for start in range(0, len(rows), CHUNK):
         session.execute(insert(table), list(rows[start : start + CHUNK]))
+
+
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def _escape(text_value: str) -> str:
+    if _SPECIAL.search(text_value) is None:
+        return text_value
+    return (
+        text_value.replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+
+
+def _datetime_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} in a bulk insert")
+    return value.isoformat()
+
+
+_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    str: _escape,
+    int: str,
+    float: repr,
+    bool: lambda v: "t" if v else "f",
+    datetime: _datetime_text,
+    uuid.UUID: str,
+}
+
+
+def _copy_text(value: Any, is_json: bool) -> str:
+    """A value in PostgreSQL's COPY text format (``\\N`` is NULL)."""
+    if value is None:
+        return "\\N"
+    if is_json:
+        return _escape(json.dumps(value))
+    convert = _BY_TYPE.get(type(value))
+    if convert is not None:
+        return convert(value)
+    if isinstance(value, Enum):
+        return _escape(str(value.value))
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    return _escape(str(value))
+
+
+def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    given = list(rows[0])
+    defaults = {
+        column.name: column.default
+        for column in table.columns
+        if column.name not in rows[0] and column.default is not None
+    }
+    columns = given + list(defaults)
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    flags = [name in json_columns for name in columns]
+    buffer = io.StringIO()
+    for row in rows:
+        values = [row[name] for name in given]
+        for default in defaults.values():
+            values.append(default.arg(None) if default.is_callable else default.arg)  # type: ignore[attr-defined]
+        buffer.write("\t".join(_copy_text(v, j) for v, j in zip(values, flags, strict=True)))
+        buffer.write("\n")
+    buffer.seek(0)
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    cursor: Any = raw.cursor()
+    try:
+        cursor.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN', buffer)
+    finally:
+        cursor.close()
 
 
 def refresh_statistics(session: Session, *tables: Table) -> None:
