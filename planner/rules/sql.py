@@ -32,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -130,35 +131,69 @@ def _covers(p: Any, w: Table) -> ColumnElement[bool]:
     )
 
 
-def _ranked(
+def _pairs(
     condition: ColumnElement[bool],
-    order: list[Any],
     position: int,
     conditions: list[ColumnElement[bool]],
-    partition: list[Any] | None = None,
-    extra: ColumnElement[bool] | None = None,
-) -> Select[Any]:
-    """Per window, the first product in ``order`` among those meeting ``condition``."""
+    metrics: Sequence[ColumnElement[Any]],
+    lateral: bool,
+) -> Any:
+    """(window key, product) pairs meeting ``condition``, with the product's validity,
+    generation time and the ``metrics`` (columns ``m0``, ``m1``, ...) per pair.
+
+    On PostgreSQL the products are a ``LATERAL`` subquery per window, so each window is one
+    index range scan; a plain join let the planner loop over products outside and scan the
+    window table inside (quadratic). SQLite has no LATERAL and loops over the windows anyway.
+    """
     w = rule_windows
     p = Product
-    rank = func.row_number().over(
-        partition_by=[w.c.key, *(partition or [])], order_by=[*order, *_newest_first(p)]
-    )
-    where = [w.c.policy == position, *conditions, condition]
-    if extra is not None:
-        where.append(extra)
-    inner = (
-        select(
-            w.c.key.label("key"),
-            p.id.label("id"),
-            p.sensing_start.label("start"),
-            p.sensing_stop.label("stop"),
-            rank.label("rank"),
+    columns: list[Any] = [
+        p.id.label("id"),
+        p.sensing_start.label("start"),
+        p.sensing_stop.label("stop"),
+        p.generation_time.label("generation"),
+        *(metric.label(f"m{i}") for i, metric in enumerate(metrics)),
+    ]
+    if lateral:
+        per_window = select(*columns).where(*conditions, condition).lateral("matches")
+        return (
+            select(w.c.key.label("key"), *per_window.c)
+            .select_from(w.join(per_window, true()))
+            .where(w.c.policy == position)
+            .subquery("pairs")
         )
+    return (
+        select(w.c.key.label("key"), *columns)
         .select_from(w)
-        .join(p, and_(*where))
-        .subquery()
+        .join(p, and_(w.c.policy == position, *conditions, condition))
+        .subquery("pairs")
     )
+
+
+def _ranked(
+    condition: ColumnElement[bool],
+    order: Sequence[tuple[ColumnElement[Any], bool]],
+    position: int,
+    conditions: list[ColumnElement[bool]],
+    lateral: bool,
+    *,
+    per_validity: bool = False,
+) -> Select[Any]:
+    """Per window (and per distinct validity when ``per_validity``), the first product by
+    ``order`` (expression, descending?) among those meeting ``condition``; ties go to the
+    latest generation, then the highest id."""
+    pairs = _pairs(condition, position, conditions, [e for e, _ in order], lateral)
+    ordering = [
+        pairs.c[f"m{i}"].desc() if descending else pairs.c[f"m{i}"].asc()
+        for i, (_, descending) in enumerate(order)
+    ]
+    partition = [pairs.c.key, *((pairs.c.start, pairs.c.stop) if per_validity else ())]
+    rank = func.row_number().over(
+        partition_by=partition,
+        order_by=[*ordering, pairs.c.generation.desc().nulls_last(), pairs.c.id.desc()],
+    )
+    ranked = select(pairs.c.key, pairs.c.id, pairs.c.start, pairs.c.stop, rank.label("rank"))
+    inner = ranked.subquery("ranked")
     return select(inner.c.key, inner.c.id, inner.c.start, inner.c.stop).where(inner.c.rank == 1)
 
 
@@ -167,49 +202,40 @@ def _policy_query(
     position: int,
     conditions: list[ColumnElement[bool]],
     conditions_for: Callable[[Any], list[ColumnElement[bool]]],
+    lateral: bool,
 ) -> Select[Any]:
     w = rule_windows
     p = Product
     kind = policy.policy_type
     start_us, stop_us = sql_epoch_us(p.sensing_start), sql_epoch_us(p.sensing_stop)
     coarse = and_(p.sensing_start <= w.c.we, p.sensing_start >= w.c.reach, p.sensing_stop >= w.c.ws)
+    intersecting = and_(coarse, _intersects(p, w))
     if kind in (PolicyType.VAL_COVER, PolicyType.VAL_INTERSECT):
-        condition = (
-            _covers(p, w) if kind is PolicyType.VAL_COVER else and_(coarse, _intersects(p, w))
-        )
-        return (
-            select(w.c.key, p.id, p.sensing_start, p.sensing_stop)
-            .select_from(w)
-            .join(p, and_(w.c.policy == position, *conditions, condition))
-        )
+        condition = _covers(p, w) if kind is PolicyType.VAL_COVER else intersecting
+        pairs = _pairs(condition, position, conditions, [], lateral)
+        return select(pairs.c.key, pairs.c.id, pairs.c.start, pairs.c.stop)
     if kind in (PolicyType.LATEST_VAL_COVER, PolicyType.LATEST_VAL_COVER_NEWEST_VALIDITY):
-        return _ranked(_covers(p, w), [], position, conditions)
+        return _ranked(_covers(p, w), [], position, conditions, lateral)
     if kind is PolicyType.BEST_CENTERED_COVER:
         margin = _least(w.c.ws_us - start_us, stop_us - w.c.we_us)
-        return _ranked(_covers(p, w), [margin.desc()], position, conditions)
+        return _ranked(_covers(p, w), [(margin, True)], position, conditions, lateral)
     if kind is PolicyType.LATEST_VAL_COVER_CLOSEST:
-        return _ranked(_covers(p, w), [p.sensing_start.desc()], position, conditions)
+        return _ranked(_covers(p, w), [(start_us, True)], position, conditions, lateral)
     if kind is PolicyType.LATEST_VAL_INTERSECT:
-        return _ranked(and_(coarse, _intersects(p, w)), [], position, conditions)
+        return _ranked(intersecting, [], position, conditions, lateral)
     if kind is PolicyType.VAL_INTERSECT_WITHOUT_DUPLICATES:
-        return _ranked(
-            and_(coarse, _intersects(p, w)),
-            [],
-            position,
-            conditions,
-            partition=[p.sensing_start, p.sensing_stop],
-        )
+        return _ranked(intersecting, [], position, conditions, lateral, per_validity=True)
     if kind in (PolicyType.LARGEST_OVERLAP, PolicyType.LARGEST_OVERLAP_85):
         overlap = _least(stop_us, w.c.we_us) - _greatest(start_us, w.c.ws_us)
-        extra = None
+        condition = intersecting
         if kind is PolicyType.LARGEST_OVERLAP_85:
-            extra = 100 * overlap >= 85 * (w.c.we_us - w.c.ws_us)
+            condition = and_(intersecting, 100 * overlap >= 85 * (w.c.we_us - w.c.ws_us))
         return _ranked(
-            and_(coarse, _intersects(p, w)),
-            [overlap.desc(), func.abs(start_us - w.c.ws_us).asc()],
+            condition,
+            [(overlap, True), (func.abs(start_us - w.c.ws_us), False)],
             position,
             conditions,
-            extra=extra,
+            lateral,
         )
     if kind in _NEAREST:
         column_name = (
@@ -222,11 +248,13 @@ def _policy_query(
         below = (
             select(func.max(other_column))
             .where(*other_conditions, other_column <= w.c.lo)
+            .correlate(w)
             .scalar_subquery()
         )
         above = (
             select(func.min(other_column))
             .where(*other_conditions, other_column >= w.c.hi)
+            .correlate(w)
             .scalar_subquery()
         )
         value_us = sql_epoch_us(column)
@@ -237,7 +265,11 @@ def _policy_query(
         else:
             distance = func.abs(value_us - w.c.we_us)
         return _ranked(
-            or_(column == below, column == above), [distance.asc()], position, conditions
+            or_(column == below, column == above),
+            [(distance, False)],
+            position,
+            conditions,
+            lateral,
         )
     raise AssertionError(f"unhandled policy {kind}")  # pragma: no cover
 
@@ -350,6 +382,7 @@ def evaluate_simple_rule_for_windows(
         return found
 
     connection = session.connection()
+    lateral = connection.dialect.name == "postgresql"
     rule_windows.create(connection, checkfirst=True)
     session.execute(delete(rule_windows))
     conditions = conditions_for(Product)
@@ -377,7 +410,7 @@ def evaluate_simple_rule_for_windows(
                 for key in selected:
                     selected[key].add(product_id)
         else:
-            query = _policy_query(policy, group_of[position], conditions, conditions_for)
+            query = _policy_query(policy, group_of[position], conditions, conditions_for, lateral)
             for key, product_id, start, stop in session.execute(query):
                 validity[product_id] = (epoch_us(start), epoch_us(stop))
                 selected[key].add(product_id)
