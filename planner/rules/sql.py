@@ -155,7 +155,8 @@ def _pairs(
         *(metric.label(f"m{i}") for i, metric in enumerate(metrics)),
     ]
     if lateral:
-        per_window = select(*columns).where(*conditions, condition).lateral("matches")
+        # OFFSET 0 keeps PostgreSQL from flattening the subquery back into a plain join.
+        per_window = select(*columns).where(*conditions, condition).offset(0).lateral("matches")
         return (
             select(w.c.key.label("key"), *per_window.c)
             .select_from(w.join(per_window, true()))
