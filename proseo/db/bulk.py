@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, Table, func, insert, select, text
@@ -81,7 +82,9 @@ def _escape(text_value: str) -> str:
     )
 
 
+@lru_cache(maxsize=262_144)
 def _datetime_text(value: datetime) -> str:
+    # Cached: job windows and product validities repeat across rows and evaluations.
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value.isoformat()} in a bulk insert")
     return value.isoformat()
