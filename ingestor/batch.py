@@ -21,7 +21,7 @@ from ingestor.service import IngestOutcome, IngestReport
 from productionplanner.readiness import recheck_waiting_job_steps
 from proseo.catalogue.missions import get_mission
 from proseo.db.bulk import allocate_ids, bulk_insert, table_of
-from proseo.errors import ConflictError, InvalidInputError
+from proseo.errors import ConflictError, InvalidInputError, StorageError
 from proseo.model import ProcessingFacility, Product, ProductClass, ProductFile, ProductParameter
 from proseo.model.base import utc_now
 from proseo.storage import Storage, check_key
@@ -104,11 +104,12 @@ def catalogue_stored_products(
             )
         if verify:
             for stored in entry.files:
-                if not storage.exists(stored.key):
+                try:
+                    actual = storage.stat(stored.key, checksum=False).size_bytes
+                except StorageError:
                     raise InvalidInputError(
                         f"entries[{index}].files", stored.key, "is not in storage"
-                    )
-                actual = storage.stat(stored.key, checksum=False).size_bytes
+                    ) from None
                 if actual != stored.size_bytes:
                     raise InvalidInputError(
                         f"entries[{index}].files",
