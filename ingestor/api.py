@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +10,9 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from ingestor.batch import StoredProductEntry, catalogue_stored_products
-from ingestor.service import IngestItem, IngestOutcome, ingest
+from ingestor.service import IngestItem, IngestOutcome, ingest, metadata_from_json
 from proseo.api.deps import database
 from proseo.catalogue.facilities import default_facility
-from proseo.errors import InvalidInputError
-from proseo.plugins import ProductMetadata
 from proseo.storage import PosixStorage, Storage, check_name
 
 router = APIRouter(tags=["ingestion"])
@@ -74,25 +70,7 @@ def post_product(
     files: Annotated[list[UploadFile], File(description="Main file first")],
 ) -> IngestResponse:
     """Ingest one product with its files (multipart upload)."""
-    try:
-        data = json.loads(metadata)
-        meta = ProductMetadata(
-            product_type=data["product_type"],
-            sensing_start=datetime.fromisoformat(data["sensing_start"]),
-            sensing_stop=datetime.fromisoformat(data["sensing_stop"]),
-            generation_time=datetime.fromisoformat(data["generation_time"])
-            if data.get("generation_time")
-            else None,
-            spacecraft_code=data.get("spacecraft"),
-            orbit_number=data.get("orbit_number"),
-            file_class=data.get("file_class"),
-            mode=data.get("mode"),
-            parameters={str(k): str(v) for k, v in data.get("parameters", {}).items()},
-        )
-    except (ValueError, KeyError, TypeError) as error:
-        raise InvalidInputError(
-            "metadata", metadata[:200], f"not valid product metadata: {error}"
-        ) from error
+    meta = metadata_from_json(metadata)
     with tempfile.TemporaryDirectory(prefix="proseo-upload-") as folder:
         paths = []
         for upload in files:

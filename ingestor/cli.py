@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ingestor.pickup import ScanReport, scan_once, watch
-from ingestor.service import IngestItem, ingest
+from ingestor.service import IngestItem, ingest, metadata_from_json
 from proseo.cli.context import cli_context
 from proseo.cli.output import OutputFormat, make_console
 from proseo.errors import InvalidInputError
@@ -19,29 +19,11 @@ console = make_console()
 
 
 def _metadata_file(path: Path) -> ProductMetadata:
-    from datetime import datetime
-
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return ProductMetadata(
-            product_type=data["product_type"],
-            sensing_start=datetime.fromisoformat(data["sensing_start"]),
-            sensing_stop=datetime.fromisoformat(data["sensing_stop"]),
-            generation_time=(
-                datetime.fromisoformat(data["generation_time"])
-                if data.get("generation_time")
-                else None
-            ),
-            spacecraft_code=data.get("spacecraft"),
-            orbit_number=data.get("orbit_number"),
-            file_class=data.get("file_class"),
-            mode=data.get("mode"),
-            parameters={str(k): str(v) for k, v in data.get("parameters", {}).items()},
-        )
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InvalidInputError(
-            "--metadata", str(path), f"not a metadata JSON file: {error}"
-        ) from error
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidInputError("--metadata", str(path), str(error)) from error
+    return metadata_from_json(text, "--metadata")
 
 
 def ingest_command(

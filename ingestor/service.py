@@ -12,9 +12,11 @@ deleted again and the transaction rolls back: a batch lands whole or not at all.
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -72,6 +74,36 @@ class IngestReport:
     def ingested(self) -> int:
         """Number of products newly ingested."""
         return sum(1 for o in self.outcomes if o.status == "ingested")
+
+
+def metadata_from_json(text: str, field: str = "metadata") -> ProductMetadata:
+    """Product metadata from JSON: ``product_type``, ``sensing_start``, ``sensing_stop``
+    (ISO 8601 with time zone), optional ``generation_time``, ``spacecraft``,
+    ``orbit_number``, ``file_class``, ``mode``, ``parameters``.
+
+    :raises InvalidInputError: naming ``field`` and saying what is wrong.
+    """
+    try:
+        data = json.loads(text)
+        return ProductMetadata(
+            product_type=data["product_type"],
+            sensing_start=datetime.fromisoformat(data["sensing_start"]),
+            sensing_stop=datetime.fromisoformat(data["sensing_stop"]),
+            generation_time=(
+                datetime.fromisoformat(data["generation_time"])
+                if data.get("generation_time")
+                else None
+            ),
+            spacecraft_code=data.get("spacecraft"),
+            orbit_number=data.get("orbit_number"),
+            file_class=data.get("file_class"),
+            mode=data.get("mode"),
+            parameters={str(k): str(v) for k, v in data.get("parameters", {}).items()},
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InvalidInputError(
+            field, text[:200], f"not valid product metadata: {error}"
+        ) from error
 
 
 def _check_item(item: IngestItem, classes: dict[tuple[str, str], ProductClass]) -> ProductClass:

@@ -341,3 +341,33 @@ def test_rest_ingestion_single_upload_and_bulk_batch(tst: Database, tmp_path: Pa
             )
             == 3
         )
+
+
+def test_cli_ingest_with_explicit_metadata(
+    tst: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = TST_T0 + 60 * TST_ORBIT
+    data = tmp_path / "granule.bin"
+    data.write_bytes(b"explicit")
+    meta = tmp_path / "meta.json"
+    meta.write_text(
+        json.dumps(
+            {
+                "product_type": "AUX_ORB___",
+                "sensing_start": start.isoformat(),
+                "sensing_stop": (start + TST_ORBIT).isoformat(),
+                "parameters": {"source": "hand"},
+            }
+        )
+    )
+    url = [
+        "--database-url",
+        tst.engine.url.render_as_string(hide_password=False),
+        "--data-dir",
+        str(tmp_path),
+    ]
+    assert run([*url, "ingest", str(data), "--mission", "TST", "--metadata", str(meta)]) == 0
+    assert "ingested: AUX_ORB___ granule.bin" in capsys.readouterr().out
+    meta.write_text('{"product_type": "AUX_ORB___", "sensing_start": "yesterday"}')
+    assert run([*url, "ingest", str(data), "--mission", "TST", "--metadata", str(meta)]) == 3
+    assert "invalid --metadata" in capsys.readouterr().err
