@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from planner.rules.evaluate import TimeWindow
 from planner.rules.language import parse_rule
 from planner.rules.sql import evaluate_simple_rule_for_windows
+from proseo.db import Database
 from proseo.db.bulk import bulk_insert
 from proseo.model import Job, JobStep, ProductFile, ProductQuery
 from proseo.model.enums import JobStepState
@@ -115,3 +116,21 @@ def recheck_waiting_job_steps(
         changed_by=changed_by,
         reason="inputs available",
     )
+
+
+def start_sweeper(database: Database, interval_s: float) -> Any:
+    """Run :func:`recheck_waiting_job_steps` for all classes every ``interval_s`` seconds in a
+    background thread (APScheduler): the safety net behind the ingestion event.
+
+    :returns: the running scheduler (call ``shutdown()`` to stop it).
+    """
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    def sweep() -> None:
+        with database.transaction() as session:
+            recheck_waiting_job_steps(session, None, changed_by="readiness sweep")
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(sweep, "interval", seconds=interval_s, max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler

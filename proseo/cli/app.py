@@ -60,6 +60,29 @@ def root(
     ctx.obj = CliContext(load_settings(data_dir=data_dir, database_url=database_url))
 
 
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", help="TCP port."),
+    sweep_interval: float = typer.Option(
+        300.0, "--sweep-interval", help="Seconds between readiness safety-net sweeps (0: off)."
+    ),
+) -> None:
+    """Serve the REST API (OpenAPI at /docs) on the configured database."""
+    import uvicorn
+
+    from proseo.api.app import create_app
+
+    settings = ctx.find_root().obj.settings
+    application = create_app(settings)
+    if sweep_interval > 0:
+        from productionplanner.readiness import start_sweeper
+
+        start_sweeper(application.state.database, sweep_interval)
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     try:
