@@ -1,0 +1,159 @@
+"""The processor wrapper: stage in, Job Order File, run, exit-code rules, stage out, manifest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rasterio
+
+from missions.landsat.sample_data import SCENES, fetch_sample_data
+from processor_wrappers.wrapper import run_job_step
+from proseo.storage import PosixStorage
+
+SCRIPT = """
+import sys, time
+from pathlib import Path
+from processor_wrappers.joborder import read_job_order
+code, mode, job_order = int(sys.argv[1]), sys.argv[2], read_job_order(Path(sys.argv[3]))
+print("processing", job_order.processor_name, file=sys.stderr)
+if mode == "sleep":
+    time.sleep(30)
+if mode == "write":
+    for proc in job_order.procs:
+        for output in proc.outputs:
+            names = [n for i in proc.inputs for n in i.file_names]
+            Path(output.file_name).write_text("made from " + ",".join(Path(n).name for n in names))
+sys.exit(code)
+"""
+
+
+def _description(tmp_path: Path, command: str, **extra: Any) -> dict[str, Any]:
+    storage = PosixStorage(tmp_path / "storage")
+    source = tmp_path / "in.dat"
+    source.write_text("input")
+    storage.put(source, "TST/L0/a/in.dat")
+    return {
+        "run_key": "proseo-7-0",
+        "storage": {"kind": "posix", "root": str(tmp_path / "storage")},
+        "processor": {
+            "name": "TSTL1B",
+            "version": "1.0.0",
+            "max_time_s": extra.pop("max_time_s", 60),
+            "tasks": [{"name": "TSTL1B", "version": "1.0.0", "command": command}],
+        },
+        "sensing_start": "2024-01-01T00:00:00+00:00",
+        "sensing_stop": "2024-01-01T01:40:00+00:00",
+        "inputs": [
+            {"file_type": "L0________", "files": [{"key": "TST/L0/a/in.dat", "name": "in.dat"}]}
+        ],
+        "outputs": [
+            {"file_type": "L1B_______", "file_name": "out.dat", "key": "TST/L1B/b/out.dat"}
+        ],
+        "manifest_key": "runs/proseo-7-0/manifest.json",
+        **extra,
+    }
+
+
+def _script(tmp_path: Path) -> str:
+    path = tmp_path / "processor.py"
+    path.write_text(SCRIPT)
+    return f"{sys.executable} {path}"
+
+
+@pytest.mark.parametrize(
+    ("code", "mode", "status", "reason"),
+    [
+        (0, "write", "COMPLETED", None),
+        (3, "write", "COMPLETED_WITH_WARNINGS", "warning code 3"),
+        (200, "write", "FAILED", "exit code 200"),
+        (0, "nothing", "FAILED", "did not write out.dat"),
+    ],
+)
+def test_exit_code_rules(
+    tmp_path: Path, code: int, mode: str, status: str, reason: str | None
+) -> None:
+    description = _description(tmp_path, f"{_script(tmp_path)} {code} {mode}")
+    result = run_job_step(description)
+    storage = PosixStorage(tmp_path / "storage")
+    assert result.status == status
+    assert result.exit_code == code
+    assert (reason is None and result.reason is None) or (reason or "") in (result.reason or "")
+    assert "processing TSTL1B" in result.log_tail
+    if status == "FAILED":
+        assert result.outputs == []
+        assert not storage.exists("TST/L1B/b/out.dat")
+    else:
+        (output,) = result.outputs
+        assert storage.stat("TST/L1B/b/out.dat").md5 == output["md5"]
+        assert (tmp_path / "storage" / "TST/L1B/b/out.dat").read_text() == "made from in.dat"
+    manifest = json.loads((tmp_path / "storage" / "runs/proseo-7-0/manifest.json").read_text())
+    assert manifest["status"] == status
+
+
+def test_maximum_time_is_enforced(tmp_path: Path) -> None:
+    description = _description(tmp_path, f"{_script(tmp_path)} 0 sleep", max_time_s=1)
+    result = run_job_step(description)
+    assert result.status == "FAILED"
+    assert "maximum time of 1 s" in (result.reason or "")
+    assert result.duration_s < 10
+
+
+def test_wrapper_runs_the_real_landsat_toa_processor(tmp_path: Path) -> None:
+    data = fetch_sample_data()
+    storage = PosixStorage(tmp_path / "storage")
+    files = []
+    for path in [*sorted(data.glob("L[CE]0*")), data / "DEM.TIF"]:
+        key = f"LANDSAT/in/{path.name}"
+        storage.put(path, key)
+        files.append({"key": key, "name": path.name})
+    description = {
+        "run_key": "proseo-1-0",
+        "storage": {"kind": "posix", "root": str(tmp_path / "storage")},
+        "processor": {
+            "name": "LTOA",
+            "version": "1.0.0",
+            "max_time_s": 120,
+            "tasks": [
+                {
+                    "name": "LTOA",
+                    "version": "1.0.0",
+                    "command": f"{sys.executable} -m missions.landsat.processors toa",
+                }
+            ],
+        },
+        "inputs": [
+            {"file_type": "L1TP", "files": [f for f in files if f["name"] != "DEM.TIF"]},
+            {"file_type": "DEM", "files": [f for f in files if f["name"] == "DEM.TIF"]},
+        ],
+        "outputs": [
+            {"file_type": "L2_TOA", "file_name": "toa.tif", "key": "LANDSAT/L2_TOA/x/toa.tif"}
+        ],
+    }
+    path = tmp_path / "description.json"
+    path.write_text(json.dumps(description))
+    manifest = tmp_path / "manifest.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "processor_wrappers", str(path), str(manifest)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(manifest.read_text())
+    assert result["status"] == "COMPLETED"
+    with rasterio.open(tmp_path / "storage" / "LANDSAT/L2_TOA/x/toa.tif") as toa:
+        assert set(toa.descriptions) == {f"{s}:{b}" for s in SCENES for b in ("red", "nir")}
+
+
+def test_wrapper_imports_neither_sqlalchemy_nor_fastapi() -> None:
+    probe = (
+        "import sys, processor_wrappers.wrapper, processor_wrappers.__main__; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'fastapi')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
