@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 import tempfile
 import time
@@ -22,6 +21,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.backends import database_url  # noqa: E402
 
 
 def entries(storage_root: Path, count: int, tag: str) -> list[Any]:
@@ -105,21 +106,8 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     args = parser.parse_args()
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        cluster = None
-        if backend == "sqlite":
-            url = f"sqlite:///{tempfile.mkdtemp(prefix='proseo-bench-')}/bench.sqlite"
-        else:
-            url = os.environ.get("PROSEO_BENCH_DATABASE_URL", "")
-            if not url:
-                from tests.pgcluster import PostgresCluster
-
-                cluster = PostgresCluster().start()
-                url = cluster.url
-        try:
+        with database_url(backend) as url:
             figures = run(url, args.products, args.batch)
-        finally:
-            if cluster is not None:
-                cluster.stop()
         print(
             f"== {backend}: {args.products} products in batches of {args.batch}: "
             f"{figures['verified']:,.0f} products/s with a storage check per file, "

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +27,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.backends import database_url  # noqa: E402
 
 
 def build_catalogue(url: str, orbits: int) -> float:
@@ -173,23 +173,9 @@ def plan_campaign(url: str, orbits: int) -> dict[str, object]:
 
 def child(backend: str, orbits: int) -> None:
     """Run one backend in this process and print its figures as JSON."""
-    cluster = None
-    work = tempfile.mkdtemp(prefix="proseo-bench-")
-    if backend == "sqlite":
-        url = f"sqlite:///{work}/bench.sqlite"
-    else:
-        url = os.environ.get("PROSEO_BENCH_DATABASE_URL", "")
-        if not url:
-            from tests.pgcluster import PostgresCluster
-
-            cluster = PostgresCluster().start()
-            url = cluster.url
-    try:
+    with database_url(backend) as url:
         build_seconds = build_catalogue(url, orbits)
         figures = plan_campaign(url, orbits)
-    finally:
-        if cluster is not None:
-            cluster.stop()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(

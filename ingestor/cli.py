@@ -10,7 +10,7 @@ import typer
 from ingestor.pickup import ScanReport, scan_once, watch
 from ingestor.service import IngestItem, ingest, metadata_from_json
 from proseo.cli.context import cli_context
-from proseo.cli.output import OutputFormat, make_console
+from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console
 from proseo.errors import InvalidInputError
 from proseo.plugins import ProductMetadata, get_mission_plugin, load_mission_plugins
 from proseo.storage import PosixStorage
@@ -38,7 +38,7 @@ def ingest_command(
     facility: str | None = typer.Option(
         None, "--facility", help="Processing facility (default: localhost)."
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.TABLE, "--format", "-f"),
+    fmt: OutputFormat = FORMAT_OPTION,
     interval: float = typer.Option(10.0, "--interval", help="watch: seconds between scans."),
     once: bool = typer.Option(False, "--once", help="watch: scan once and exit."),
 ) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from productionplanner.readiness import recheck_waiting_job_steps
+from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.missions import get_mission
 from proseo.db import Database
 from proseo.errors import ConflictError, InvalidInputError, ProseoError
@@ -250,22 +251,10 @@ def ingest(
     facility_name: str | None = None,
 ) -> IngestReport:
     """Ingest a batch as one unit of work (see the module docstring for the guarantees)."""
-    from proseo.catalogue.facilities import default_facility
-
     stored: list[str] = []
     try:
         with database.transaction() as session:
-            if facility_name is None:
-                facility = default_facility(session)
-            else:
-                found = session.scalar(
-                    select(ProcessingFacility).where(ProcessingFacility.name == facility_name)
-                )
-                if found is None:
-                    raise InvalidInputError(
-                        "facility", facility_name, "no such processing facility"
-                    )
-                facility = found
+            facility = get_facility(session, facility_name, "facility")
             return ingest_products(session, storage, facility, items, stored)
     except BaseException:
         for key in stored:

@@ -47,7 +47,7 @@ def post_order(spec: OrderSpec, db: DbSession) -> OrderRow:
     """Create an order (state INITIAL); validation errors name the field and value."""
     order = create_order(db, spec)
     db.flush()
-    return next(r for r in list_orders(db) if r.id == order.id)
+    return list_orders(db, order_id=order.id)[0]
 
 
 @router.get("/orders")

@@ -13,15 +13,12 @@ from orderman.service import run_command, run_plan
 from orderman.views import job_step_view, list_orders, order_view
 from planner.plan import PlanSummary
 from proseo.cli.context import cli_context
-from proseo.cli.output import OutputFormat, make_console, render, render_fields
+from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
 from proseo.errors import InvalidInputError
 
 app = typer.Typer(help="Processing orders: create, plan, release, ...", no_args_is_help=True)
 jobstep_app = typer.Typer(help="Job steps.", no_args_is_help=True)
 console = make_console()
-FORMAT = typer.Option(
-    OutputFormat.TABLE, "--format", "-f", help="table for humans, json for scripts"
-)
 ORDER_ID = typer.Argument(..., help="Order id (see 'proseo order list').")
 
 
@@ -139,7 +136,7 @@ def _create(ctx: typer.Context, spec: OrderSpec) -> None:
 def list_(
     ctx: typer.Context,
     mission: str | None = typer.Option(None, "--mission", "-m"),
-    fmt: OutputFormat = FORMAT,
+    fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """List processing orders, newest first."""
     with cli_context(ctx).database.transaction() as session:
@@ -165,7 +162,7 @@ def list_(
 def show(
     ctx: typer.Context,
     order_id: int = ORDER_ID,
-    fmt: OutputFormat = FORMAT,
+    fmt: OutputFormat = FORMAT_OPTION,
     limit: int = typer.Option(200, "--limit", help="Job steps to list."),
 ) -> None:
     """Show an order: its state, jobs and job steps with states and inputs."""
@@ -262,7 +259,7 @@ def suspend(
 
 
 @jobstep_app.command("show")
-def jobstep_show(ctx: typer.Context, job_step_id: int, fmt: OutputFormat = FORMAT) -> None:
+def jobstep_show(ctx: typer.Context, job_step_id: int, fmt: OutputFormat = FORMAT_OPTION) -> None:
     """Show a job step: inputs (satisfied or not, by which products), outputs and log."""
     with cli_context(ctx).database.transaction() as session:
         view = job_step_view(session, job_step_id)

@@ -77,6 +77,38 @@ def _steps_of(order: ProcessingOrder) -> ColumnElement[bool]:
     return JobStep.job_id.in_(select(Job.id).where(Job.processing_order_id == order.id))
 
 
+def _move_steps(
+    session: Session,
+    order: ProcessingOrder,
+    sources: list[JobStepState],
+    target: JobStepState,
+    user: str | None,
+    reason: str,
+    extra: ColumnElement[bool] | None = None,
+) -> int:
+    where = _steps_of(order) if extra is None else _steps_of(order) & extra
+    return bulk_transition(session, JobStep, where, sources, target, changed_by=user, reason=reason)
+
+
+def _move_jobs(
+    session: Session,
+    order: ProcessingOrder,
+    sources: list[JobState],
+    target: JobState,
+    user: str | None,
+    reason: str,
+) -> int:
+    return bulk_transition(
+        session,
+        Job,
+        Job.processing_order_id == order.id,
+        sources,
+        target,
+        changed_by=user,
+        reason=reason,
+    )
+
+
 def approve(session: Session, order: ProcessingOrder, user: str | None = None) -> None:
     """INITIAL -> APPROVED."""
     check_command(order, "approve")
@@ -142,33 +174,13 @@ def release(
         ProductQuery.is_mandatory.is_(True),
         ProductQuery.is_satisfied.is_(False),
     )
-    ready = bulk_transition(
-        session,
-        JobStep,
-        steps & ~unsatisfied,
-        [JobStepState.PLANNED],
-        JobStepState.READY,
-        changed_by=user,
-        reason=command,
+    ready = _move_steps(
+        session, order, [JobStepState.PLANNED], JobStepState.READY, user, command, ~unsatisfied
     )
-    waiting = bulk_transition(
-        session,
-        JobStep,
-        steps,
-        [JobStepState.PLANNED],
-        JobStepState.WAITING_INPUT,
-        changed_by=user,
-        reason=command,
+    waiting = _move_steps(
+        session, order, [JobStepState.PLANNED], JobStepState.WAITING_INPUT, user, command
     )
-    bulk_transition(
-        session,
-        Job,
-        Job.processing_order_id == order.id,
-        [JobState.PLANNED],
-        JobState.RELEASED,
-        changed_by=user,
-        reason=command,
-    )
+    _move_jobs(session, order, [JobState.PLANNED], JobState.RELEASED, user, command)
     if ready + waiting == 0 and not session.scalar(select(exists().where(steps))):
         transition(session, order, O.COMPLETED, changed_by=user, reason="no job steps")
     else:
@@ -193,16 +205,9 @@ def suspend(
     sources = [JobStepState.WAITING_INPUT, JobStepState.READY]
     if force:
         sources.append(JobStepState.RUNNING)
-    bulk_transition(
-        session, JobStep, steps, sources, JobStepState.PLANNED, changed_by=user, reason=reason
-    )
-    jobs = Job.processing_order_id == order.id
-    bulk_transition(
-        session, Job, jobs, [JobState.RELEASED], JobState.PLANNED, changed_by=user, reason=reason
-    )
-    bulk_transition(
-        session, Job, jobs, [JobState.STARTED], JobState.ON_HOLD, changed_by=user, reason=reason
-    )
+    _move_steps(session, order, sources, JobStepState.PLANNED, user, reason)
+    _move_jobs(session, order, [JobState.RELEASED], JobState.PLANNED, user, reason)
+    _move_jobs(session, order, [JobState.STARTED], JobState.ON_HOLD, user, reason)
     running = (
         session.scalar(
             select(func.count(JobStep.id)).where(steps, JobStep.state == JobStepState.RUNNING)
@@ -210,9 +215,7 @@ def suspend(
         or 0
     )
     if running == 0:
-        bulk_transition(
-            session, Job, jobs, [JobState.ON_HOLD], JobState.PLANNED, changed_by=user, reason=reason
-        )
+        _move_jobs(session, order, [JobState.ON_HOLD], JobState.PLANNED, user, reason)
         transition(session, order, O.PLANNED, changed_by=user, reason=reason)
     return running
 
@@ -220,24 +223,8 @@ def suspend(
 def cancel(session: Session, order: ProcessingOrder, user: str | None = None) -> None:
     """PLANNED -> FAILED with all its job steps and jobs (nothing of it will run)."""
     check_command(order, "cancel")
-    bulk_transition(
-        session,
-        JobStep,
-        _steps_of(order),
-        [JobStepState.PLANNED],
-        JobStepState.FAILED,
-        changed_by=user,
-        reason="cancel",
-    )
-    bulk_transition(
-        session,
-        Job,
-        Job.processing_order_id == order.id,
-        [JobState.PLANNED],
-        JobState.FAILED,
-        changed_by=user,
-        reason="cancel",
-    )
+    _move_steps(session, order, [JobStepState.PLANNED], JobStepState.FAILED, user, "cancel")
+    _move_jobs(session, order, [JobState.PLANNED], JobState.FAILED, user, "cancel")
     transition(session, order, O.FAILED, changed_by=user, reason="cancel")
 
 
@@ -247,30 +234,14 @@ def retry(session: Session, order: ProcessingOrder, user: str | None = None) -> 
     :returns: the number of job steps retried.
     """
     check_command(order, "retry")
-    count = bulk_transition(
-        session,
-        JobStep,
-        _steps_of(order),
-        [JobStepState.FAILED],
-        JobStepState.PLANNED,
-        changed_by=user,
-        reason="retry",
-    )
+    count = _move_steps(session, order, [JobStepState.FAILED], JobStepState.PLANNED, user, "retry")
     session.execute(
         update(JobStep)
         .where(_steps_of(order), JobStep.state == JobStepState.PLANNED)
         .values(is_failed=False)
         .execution_options(synchronize_session=False)
     )
-    bulk_transition(
-        session,
-        Job,
-        Job.processing_order_id == order.id,
-        [JobState.FAILED],
-        JobState.PLANNED,
-        changed_by=user,
-        reason="retry",
-    )
+    _move_jobs(session, order, [JobState.FAILED], JobState.PLANNED, user, "retry")
     transition(session, order, O.PLANNED, changed_by=user, reason="retry")
     order.has_failed_job_steps = False
     return count
@@ -308,23 +279,16 @@ def reset(session: Session, order: ProcessingOrder, user: str | None = None) -> 
 def close(session: Session, order: ProcessingOrder, user: str | None = None) -> None:
     """COMPLETED or FAILED -> CLOSED, with its jobs and job steps."""
     check_command(order, "close")
-    bulk_transition(
+    _move_steps(
         session,
-        JobStep,
-        _steps_of(order),
+        order,
         [JobStepState.COMPLETED, JobStepState.FAILED],
         JobStepState.CLOSED,
-        changed_by=user,
-        reason="close",
+        user,
+        "close",
     )
-    bulk_transition(
-        session,
-        Job,
-        Job.processing_order_id == order.id,
-        [JobState.COMPLETED, JobState.FAILED],
-        JobState.CLOSED,
-        changed_by=user,
-        reason="close",
+    _move_jobs(
+        session, order, [JobState.COMPLETED, JobState.FAILED], JobState.CLOSED, user, "close"
     )
     transition(session, order, O.CLOSED, changed_by=user, reason="close")
 

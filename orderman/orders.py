@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from proseo.catalogue.facilities import default_facility
+from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.missions import get_mission
 from proseo.errors import ConflictError, InvalidInputError, NotFoundError
 from proseo.model import (
@@ -25,7 +25,6 @@ from proseo.model import (
     OrderInputFilter,
     OrderOrbitRange,
     OrderOutputParameter,
-    ProcessingFacility,
     ProcessingOrder,
     ProductClass,
     Spacecraft,
@@ -214,17 +213,7 @@ def create_order(session: Session, spec: OrderSpec) -> ProcessingOrder:
                 "configured_processors", identifier, "no such enabled configured processor"
             )
         configured.append(cp)
-    if spec.processing_facility is None:
-        facility = default_facility(session)
-    else:
-        found = session.scalar(
-            select(ProcessingFacility).where(ProcessingFacility.name == spec.processing_facility)
-        )
-        if found is None:
-            raise InvalidInputError(
-                "processing_facility", spec.processing_facility, "no such processing facility"
-            )
-        facility = found
+    facility = get_facility(session, spec.processing_facility)
     filters = []
     for product_type, conditions in spec.input_filters.items():
         pc = product_class("input_filters", product_type)

@@ -89,16 +89,22 @@ def _window(start: datetime, stop: datetime) -> str:
     return f"{start:%Y-%m-%dT%H:%M:%S.%fZ} .. {stop:%Y-%m-%dT%H:%M:%S.%fZ}"
 
 
-def list_orders(session: Session, mission: str | None = None) -> list[OrderRow]:
-    """All orders (of a mission), newest first, with job and job step counts."""
+def list_orders(
+    session: Session, mission: str | None = None, order_id: int | None = None
+) -> list[OrderRow]:
+    """Orders (all, of a mission, or the one with ``order_id``), newest first, with job and
+    job step counts."""
+    scope = [] if order_id is None else [Job.processing_order_id == order_id]
     jobs = (
         select(Job.processing_order_id, func.count(Job.id).label("n"))
+        .where(*scope)
         .group_by(Job.processing_order_id)
         .subquery()
     )
     steps = (
         select(Job.processing_order_id, func.count(JobStep.id).label("n"))
         .join(JobStep, JobStep.job_id == Job.id)
+        .where(*scope)
         .group_by(Job.processing_order_id)
         .subquery()
     )
@@ -112,6 +118,8 @@ def list_orders(session: Session, mission: str | None = None) -> list[OrderRow]:
     )
     if mission:
         query = query.where(Mission.code == mission)
+    if order_id is not None:
+        query = query.where(ProcessingOrder.id == order_id)
     return [
         OrderRow(
             id=o.id,
@@ -131,7 +139,7 @@ def list_orders(session: Session, mission: str | None = None) -> list[OrderRow]:
 
 def order_view(session: Session, order_id: int, *, limit: int = 200) -> OrderView:
     """An order with up to ``limit`` job steps. :raises NotFoundError: for an unknown id."""
-    rows = [r for r in list_orders(session) if r.id == order_id]
+    rows = list_orders(session, order_id=order_id)
     if not rows:
         raise NotFoundError(f"no processing order with id {order_id}")
     order = session.get(ProcessingOrder, order_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,14 @@ class ProductMetadata:
     file_class: str | None = None
     mode: str | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_compact_time(text: str) -> datetime:
+    """Inverse of :func:`compact_time`: ``YYYYMMDDThhmmss`` as an aware UTC datetime.
+
+    :raises ValueError: when ``text`` is not in that form.
+    """
+    return datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
 
 
 def compact_time(moment: datetime) -> str:

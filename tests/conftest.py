@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session
 
 import proseo.model  # noqa: F401  (registers every table)
 from missions.testmission import build_definition as build_tst_definition
+from orderman.orders import create_order, parse_order_spec
+from orderman.service import run_command, run_plan
 from proseo.catalogue.facilities import default_facility
 from proseo.catalogue.sync import sync_mission
 from proseo.db import Database, create_database_engine
@@ -190,6 +193,42 @@ def tst(database: Database) -> Database:
             session, "AUX_ORB___", TST_T0 - timedelta(hours=1), TST_T0 + timedelta(days=1)
         )
     return database
+
+
+def tst_order_spec(**overrides: Any) -> dict[str, Any]:
+    """An ORBIT-sliced TST order for L2 over orbits 1-2 in mode OPER, with ``overrides``."""
+    return {
+        "mission": "TST",
+        "identifier": "ORD",
+        "requested_product_classes": ["L2________"],
+        "orbits": [{"spacecraft": "TST1", "from": 1, "to": 2}],
+        "slicing_type": "ORBIT",
+        "processing_mode": "OPER",
+        **overrides,
+    }
+
+
+def approved_tst_order(database: Database, **overrides: Any) -> int:
+    """Create :func:`tst_order_spec` (with ``overrides``) and approve it; returns its id."""
+    with database.transaction() as session:
+        order_id = create_order(session, parse_order_spec(tst_order_spec(**overrides))).id
+    run_command(database, order_id, "approve")
+    return order_id
+
+
+def released_waiting_l1b_order(database: Database, identifier: str) -> int:
+    """An L1B order for orbit 3 (80 % of its L0, below MINCOVER(90)), planned and released:
+    its one job step waits for input."""
+    order_id = approved_tst_order(
+        database,
+        identifier=identifier,
+        requested_product_classes=["L1B_______"],
+        orbits=[{"spacecraft": "TST1", "from": 3, "to": 3}],
+    )
+    run_plan(database, order_id)
+    _, counts = run_command(database, order_id, "release")
+    assert counts == {"READY": 0, "WAITING_INPUT": 1}
+    return order_id
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -7,19 +7,13 @@ from fastapi.testclient import TestClient
 from proseo.api.app import create_app
 from proseo.config import load_settings
 from proseo.db import Database
+from tests.conftest import tst_order_spec
 
 
 def test_order_through_the_rest_api(tst: Database) -> None:
     client = TestClient(create_app(load_settings(), database=tst))
     assert [m["code"] for m in client.get("/missions").json()] == ["TST"]
-    spec = {
-        "mission": "TST",
-        "identifier": "API-1",
-        "requested_product_classes": ["L2________"],
-        "orbits": [{"spacecraft": "TST1", "from": 1, "to": 2}],
-        "slicing_type": "ORBIT",
-        "processing_mode": "OPER",
-    }
+    spec = tst_order_spec(identifier="API-1")
     created = client.post("/orders", json=spec)
     assert created.status_code == 201, created.text
     order_id = created.json()["id"]

@@ -13,8 +13,6 @@ import pytest
 from sqlalchemy import func, select
 
 from ingestor.service import IngestItem, ingest
-from orderman.orders import create_order, parse_order_spec
-from orderman.service import run_command, run_plan
 from proseo.cli.app import run
 from proseo.db import Database
 from proseo.errors import ConflictError, InvalidInputError, StorageError
@@ -22,7 +20,7 @@ from proseo.model import JobStep, Product, ProductFile
 from proseo.model.enums import JobStepState
 from proseo.plugins import get_mission_plugin
 from proseo.storage import PosixStorage, StoredFile, check_key, product_key
-from tests.conftest import TST_ORBIT, TST_T0
+from tests.conftest import TST_ORBIT, TST_T0, released_waiting_l1b_order
 
 
 def _tst_file(
@@ -138,24 +136,7 @@ def test_names_that_could_escape_storage_are_refused(tmp_path: Path) -> None:
 def test_waiting_job_step_becomes_ready_when_its_input_is_ingested(
     tst: Database, tmp_path: Path
 ) -> None:
-    with tst.transaction() as session:
-        order_id = create_order(
-            session,
-            parse_order_spec(
-                {
-                    "mission": "TST",
-                    "identifier": "WAIT",
-                    "requested_product_classes": ["L1B_______"],
-                    "orbits": [{"spacecraft": "TST1", "from": 3, "to": 3}],
-                    "slicing_type": "ORBIT",
-                    "processing_mode": "OPER",
-                }
-            ),
-        ).id
-    run_command(tst, order_id, "approve")
-    run_plan(tst, order_id)
-    _, counts = run_command(tst, order_id, "release")
-    assert counts == {"READY": 0, "WAITING_INPUT": 1}  # orbit 3 holds 80 % of L0 < MINCOVER(90)
+    released_waiting_l1b_order(tst, "WAIT")
     start = TST_T0 + 2 * TST_ORBIT + 4 * TST_ORBIT / 5  # the missing fifth granule
     path = _tst_file(tmp_path, "L0________", start, start + TST_ORBIT / 5, b"late granule", 3)
     report = ingest(tst, PosixStorage(tmp_path / "storage"), _items([path]))

@@ -32,25 +32,14 @@ from proseo.model import (
     ProductQuery,
 )
 from proseo.model.enums import JobStepState, OrderState
+from tests.conftest import approved_tst_order
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ORBIT = timedelta(minutes=100)
 
 
 def _order(database: Database, **overrides: Any) -> int:
-    spec = {
-        "mission": "TST",
-        "identifier": overrides.pop("identifier", "ORD"),
-        "requested_product_classes": ["L2________"],
-        "orbits": [{"spacecraft": "TST1", "from": 1, "to": 2}],
-        "slicing_type": "ORBIT",
-        "processing_mode": "OPER",
-        **overrides,
-    }
-    with database.transaction() as session:
-        order_id = create_order(session, parse_order_spec(spec)).id
-    run_command(database, order_id, "approve")
-    return order_id
+    return approved_tst_order(database, **overrides)
 
 
 def _steps(session: Session, order_id: int) -> list[tuple[str, str, int]]:

@@ -12,13 +12,17 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from orderman.orders import create_order, parse_order_spec
-from orderman.service import run_command, run_plan
 from productionplanner.readiness import recheck_waiting_job_steps
 from proseo.db import Database
 from proseo.model import JobStep
 from proseo.model.enums import JobStepState
-from tests.conftest import TST_ORBIT, TST_T0, add_product_with_file
+from tests.conftest import (
+    TST_ORBIT,
+    TST_T0,
+    add_product_with_file,
+    released_waiting_l1b_order,
+    tst_order_spec,
+)
 
 
 def _free_port() -> int:
@@ -61,14 +65,9 @@ def test_server_drives_an_order_over_http(tst: Database, tmp_path: Path) -> None
             raise AssertionError("server did not come up")
         order = httpx.post(
             f"{base}/orders",
-            json={
-                "mission": "TST",
-                "identifier": "HTTP-1",
-                "requested_product_classes": ["L2________"],
-                "orbits": [{"spacecraft": "TST1", "from": 1, "to": 1}],
-                "slicing_type": "ORBIT",
-                "processing_mode": "OPER",
-            },
+            json=tst_order_spec(
+                identifier="HTTP-1", orbits=[{"spacecraft": "TST1", "from": 1, "to": 1}]
+            ),
         ).json()
         order_id = order["id"]
         assert httpx.post(f"{base}/orders/{order_id}/approve").json()["state"] == "APPROVED"
@@ -84,23 +83,7 @@ def test_server_drives_an_order_over_http(tst: Database, tmp_path: Path) -> None
 
 
 def test_readiness_sweep_catches_inputs_that_arrived_without_an_event(tst: Database) -> None:
-    with tst.transaction() as session:
-        order_id = create_order(
-            session,
-            parse_order_spec(
-                {
-                    "mission": "TST",
-                    "identifier": "SWEEP",
-                    "requested_product_classes": ["L1B_______"],
-                    "orbits": [{"spacecraft": "TST1", "from": 3, "to": 3}],
-                    "slicing_type": "ORBIT",
-                    "processing_mode": "OPER",
-                }
-            ),
-        ).id
-    run_command(tst, order_id, "approve")
-    run_plan(tst, order_id)
-    run_command(tst, order_id, "release")
+    released_waiting_l1b_order(tst, "SWEEP")
     start = TST_T0 + 2 * TST_ORBIT + 4 * TST_ORBIT / 5
     with tst.transaction() as session:  # catalogued behind the ingestor's back
         add_product_with_file(session, "L0________", start, start + TST_ORBIT / 5)

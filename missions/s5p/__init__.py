@@ -25,7 +25,7 @@ from proseo.catalogue.definitions import (
     SpacecraftDefinition,
     TaskDefinition,
 )
-from proseo.plugins import MissionPlugin, ProductMetadata
+from proseo.plugins import MissionPlugin, ProductMetadata, parse_compact_time
 
 # Real orbit starts (S5P products start at the orbit start), shared INFRA.md.
 ORBIT_ANCHORS = (
@@ -75,10 +75,6 @@ _NAME = re.compile(
     r"(?P<created>\d{8}T\d{6})\.nc$"
 )
 MODES = ("OFFL", "NRTI", "RPRO")
-
-
-def _time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
 
 
 def _processor(name: str, version: str) -> ProcessorDefinition:
@@ -210,9 +206,9 @@ class S5PMission(MissionPlugin):
         file_class = match["class"]
         return ProductMetadata(
             product_type=match["type"],
-            sensing_start=_time(match["start"]),
-            sensing_stop=_time(match["stop"]),
-            generation_time=_time(match["created"]),
+            sensing_start=parse_compact_time(match["start"]),
+            sensing_stop=parse_compact_time(match["stop"]),
+            generation_time=parse_compact_time(match["created"]),
             spacecraft_code="S5P",
             orbit_number=int(match["orbit"]),
             file_class=file_class,

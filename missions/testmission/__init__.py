@@ -23,16 +23,12 @@ from proseo.catalogue.definitions import (
     SpacecraftDefinition,
     TaskDefinition,
 )
-from proseo.plugins import MissionPlugin, ProductMetadata
+from proseo.plugins import MissionPlugin, ProductMetadata, parse_compact_time
 
 _NAME = re.compile(
     r"^TST_(?P<file_class>[A-Z]{4})_(?P<type>[A-Z0-9_]{10})_(?P<start>\d{8}T\d{6})_"
     r"(?P<stop>\d{8}T\d{6})_(?P<orbit>\d{5})_(?P<created>\d{8}T\d{6})\.dat$"
 )
-
-
-def _time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
 
 
 def _processor(name: str, version: str) -> ProcessorDefinition:
@@ -184,9 +180,9 @@ class TstMission(MissionPlugin):
             return None
         return ProductMetadata(
             product_type=match["type"],
-            sensing_start=_time(match["start"]),
-            sensing_stop=_time(match["stop"]),
-            generation_time=_time(match["created"]),
+            sensing_start=parse_compact_time(match["start"]),
+            sensing_stop=parse_compact_time(match["stop"]),
+            generation_time=parse_compact_time(match["created"]),
             spacecraft_code="TST1",
             orbit_number=int(match["orbit"]) or None,
             file_class=match["file_class"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proseo.errors import InvalidInputError
 from proseo.model import ProcessingFacility
 
 DEFAULT_FACILITY = "localhost"
@@ -23,4 +24,19 @@ def default_facility(session: Session) -> ProcessingFacility:
         )
         session.add(facility)
         session.flush()
+    return facility
+
+
+def get_facility(
+    session: Session, name: str | None, field: str = "processing_facility"
+) -> ProcessingFacility:
+    """The facility called ``name``, or the default facility when ``name`` is None.
+
+    :raises InvalidInputError: naming ``field`` and the name when there is no such facility.
+    """
+    if name is None:
+        return default_facility(session)
+    facility = session.scalar(select(ProcessingFacility).where(ProcessingFacility.name == name))
+    if facility is None:
+        raise InvalidInputError(field, name, "no such processing facility")
     return facility

@@ -6,11 +6,8 @@ import typer
 
 from proseo.catalogue.views import list_processors, list_product_classes, product_class_view
 from proseo.cli.context import cli_context
-from proseo.cli.output import OutputFormat, make_console, render, render_fields
+from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
 
-FORMAT = typer.Option(
-    OutputFormat.TABLE, "--format", "-f", help="table for humans, json for scripts"
-)
 MISSION = typer.Option(None, "--mission", "-m", help="Only this mission.")
 
 productclass_app = typer.Typer(
@@ -22,7 +19,7 @@ console = make_console()
 
 @productclass_app.command("list")
 def productclass_list(
-    ctx: typer.Context, mission: str | None = MISSION, fmt: OutputFormat = FORMAT
+    ctx: typer.Context, mission: str | None = MISSION, fmt: OutputFormat = FORMAT_OPTION
 ) -> None:
     """List product classes."""
     with cli_context(ctx).database.transaction() as session:
@@ -32,7 +29,7 @@ def productclass_list(
 
 @productclass_app.command("show")
 def productclass_show(
-    ctx: typer.Context, mission: str, product_type: str, fmt: OutputFormat = FORMAT
+    ctx: typer.Context, mission: str, product_type: str, fmt: OutputFormat = FORMAT_OPTION
 ) -> None:
     """Show one product class with its components and selection rules."""
     with cli_context(ctx).database.transaction() as session:
@@ -48,7 +45,7 @@ def productclass_show(
 
 @processor_app.command("list")
 def processor_list(
-    ctx: typer.Context, mission: str | None = MISSION, fmt: OutputFormat = FORMAT
+    ctx: typer.Context, mission: str | None = MISSION, fmt: OutputFormat = FORMAT_OPTION
 ) -> None:
     """List processor versions with their configured processors."""
     with cli_context(ctx).database.transaction() as session:

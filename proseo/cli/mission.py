@@ -13,16 +13,13 @@ from proseo.catalogue.definitions import dump_definition, load_definition
 from proseo.catalogue.sync import SyncReport, export_mission, sync_mission
 from proseo.catalogue.views import mission_view
 from proseo.cli.context import cli_context
-from proseo.cli.output import OutputFormat, make_console, render, render_fields
+from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
 from proseo.errors import InvalidInputError
 from proseo.plugins import get_mission_plugin
 
 app = typer.Typer(help="Missions in the metadata database.", no_args_is_help=True)
 console = make_console()
 
-FORMAT = typer.Option(
-    OutputFormat.TABLE, "--format", "-f", help="table for humans, json for scripts"
-)
 ORBITS = typer.Option(
     None, "--orbits", help="Orbit range FIRST-LAST to create from the nominal orbit source."
 )
@@ -56,7 +53,7 @@ def _print_report(report: SyncReport) -> None:
 
 
 @app.command("list")
-def list_(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
+def list_(ctx: typer.Context, fmt: OutputFormat = FORMAT_OPTION) -> None:
     """List the missions."""
     with cli_context(ctx).database.transaction() as session:
         rows = missions.list_missions(session)
@@ -64,7 +61,7 @@ def list_(ctx: typer.Context, fmt: OutputFormat = FORMAT) -> None:
 
 
 @app.command()
-def show(ctx: typer.Context, code: str, fmt: OutputFormat = FORMAT) -> None:
+def show(ctx: typer.Context, code: str, fmt: OutputFormat = FORMAT_OPTION) -> None:
     """Show a mission: spacecraft and orbits, counts of classes, processors and products."""
     with cli_context(ctx).database.transaction() as session:
         view = mission_view(session, code)

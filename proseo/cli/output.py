@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
+import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +23,12 @@ class OutputFormat(StrEnum):
 
     TABLE = "table"
     JSON = "json"
+
+
+FORMAT_OPTION: Any = typer.Option(
+    OutputFormat.TABLE, "--format", "-f", help="table for humans, json for scripts"
+)
+"""The ``--format`` option shared by every listing command."""
 
 
 def _cell(value: Any) -> str:

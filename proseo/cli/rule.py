@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from planner.rules.language import format_policy, format_rule, format_source, parse_rule
-from proseo.cli.output import OutputFormat, make_console
+from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console
 
 app = typer.Typer(help="Selection rules.", no_args_is_help=True)
 console = make_console()
@@ -17,7 +17,7 @@ console = make_console()
 @app.command()
 def check(
     rule: str = typer.Argument(..., help='Rule text, e.g. "FOR L1B SELECT ValIntersect(0, 0)".'),
-    fmt: OutputFormat = typer.Option(OutputFormat.TABLE, "--format", "-f"),
+    fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """Validate RULE; print its canonical form and what each part selects."""
     parsed = parse_rule(rule)
