@@ -96,11 +96,14 @@ def ingest_command(
 def _print_scan(report: ScanReport) -> None:
     for name in report.ingested:
         console.print(f"ingested {name}")
+    for name in report.already:
+        console.print(f"already ingested {name} (same content; nothing done)")
     for name, reason in report.failed:
         console.print(f"set aside {name}: {reason}", markup=False)
-    if report.ingested or report.failed:
+    if report.ingested or report.already or report.failed:
         console.print(
-            f"{len(report.ingested)} ingested, {len(report.failed)} set aside; "
+            f"{len(report.ingested)} ingested, {len(report.already)} already there, "
+            f"{len(report.failed)} set aside; "
             f"{report.woken} waiting job steps became READY"
         )
 

@@ -28,9 +28,11 @@ FAILED = ".failed"
 
 @dataclass
 class ScanReport:
-    """One scan: products ingested (or already there), products failed (file and reason)."""
+    """One scan: products ingested, already catalogued (the same content: a no-op), and
+    failed (file and reason), by main file name."""
 
     ingested: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     woken: int = 0
 
@@ -82,7 +84,10 @@ def scan_once(
                 report.failed.append((files[0].name, error.message))
                 continue
             report.woken += outcome.woken
-            report.ingested.append(files[0].name)
+            if outcome.ingested:
+                report.ingested.append(files[0].name)
+            else:
+                report.already.append(files[0].name)
             _move(files, folder, INGESTED)
     for path in candidates:
         if path not in claimed and moment - path.stat().st_mtime >= orphan_after_s:

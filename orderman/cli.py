@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ import typer
 
 from orderman.orders import OrderSpec, create_order, load_order_spec, parse_order_spec
 from orderman.service import run_command, run_plan
-from orderman.views import job_step_view, list_orders, order_view
+from orderman.views import job_step_view, list_orders, order_products, order_view
 from planner.plan import PlanSummary
 from proseo.cli.context import cli_context
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
@@ -164,15 +165,24 @@ def show(
     order_id: int = ORDER_ID,
     fmt: OutputFormat = FORMAT_OPTION,
     limit: int = typer.Option(200, "--limit", help="Job steps to list."),
+    products: bool = typer.Option(
+        False, "--products", help="Also the products made, with sizes, MD5 and lineage."
+    ),
 ) -> None:
-    """Show an order: its state, jobs and job steps with states and inputs."""
+    """Show an order: its state, jobs and job steps with states, inputs and durations."""
     with cli_context(ctx).database.transaction() as session:
         view = order_view(session, order_id, limit=limit)
+        made = order_products(session, order_id) if products else []
     if fmt is OutputFormat.JSON:
-        render([view], fmt, title="Order")
+        document = view.model_dump(mode="json")
+        if products:
+            document["products"] = [row.model_dump(mode="json") for row in made]
+        typer.echo(json.dumps([document], indent=1))
         return
     render_fields(view, exclude={"job_steps_detail"}, title=f"Order {view.id} ({view.identifier})")
     render(view.job_steps_detail, OutputFormat.TABLE, title="Job steps")
+    if products:
+        render(made, OutputFormat.TABLE, title="Products made")
 
 
 def _print_plan(summary: PlanSummary, *, dry_run: bool, limit: int) -> None:

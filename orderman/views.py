@@ -18,6 +18,7 @@ from proseo.model import (
     ProductClass,
     ProductQuery,
 )
+from proseo.model.order import product_query_satisfying_product
 
 
 class OrderRow(BaseModel):
@@ -44,6 +45,20 @@ class JobStepRow(BaseModel):
     output: str
     state: str
     inputs_satisfied: str
+    attempt: int
+    duration_s: float | None
+
+
+class OrderProductRow(BaseModel):
+    """A product an order made (or is making), with its file and lineage."""
+
+    id: int
+    product_type: str
+    job_step: int
+    file_name: str | None
+    size_bytes: int | None
+    md5: str | None
+    made_from: str
 
 
 class OrderView(OrderRow):
@@ -173,6 +188,9 @@ def order_view(session: Session, order_id: int, *, limit: int = 200) -> OrderVie
             JobStep.state,
             unsatisfied.c.open,
             total.c.all,
+            JobStep.attempt,
+            JobStep.processing_start_time,
+            JobStep.processing_completion_time,
         )
         .join(Job, JobStep.job_id == Job.id)
         .join(Product, (Product.job_step_id == JobStep.id) & Product.enclosing_product_id.is_(None))
@@ -198,10 +216,57 @@ def order_view(session: Session, order_id: int, *, limit: int = 200) -> OrderVie
                 output=ptype,
                 state=state.value,
                 inputs_satisfied=f"{(n_all or 0) - (n_open or 0)}/{n_all or 0}",
+                attempt=attempt,
+                duration_s=round((done - began).total_seconds(), 1) if began and done else None,
             )
-            for sid, jid, start, stop, ptype, state, n_open, n_all in detail
+            for sid, jid, start, stop, ptype, state, n_open, n_all, attempt, began, done in detail
         ],
     )
+
+
+def order_products(session: Session, order_id: int) -> list[OrderProductRow]:
+    """The output products of the order's job steps (main products and components), with
+    their file at any facility and the products they were made from (``TYPE#id``).
+
+    :raises NotFoundError: for an unknown order id.
+    """
+    if session.get(ProcessingOrder, order_id) is None:
+        raise NotFoundError(f"no processing order with id {order_id}")
+    steps = select(JobStep.id).join(Job).where(Job.processing_order_id == order_id)
+    products = session.scalars(
+        select(Product)
+        .where(Product.job_step_id.in_(steps))
+        .options(selectinload(Product.product_files), selectinload(Product.product_class))
+        .order_by(Product.job_step_id, Product.id)
+    ).all()
+    link = product_query_satisfying_product
+    sources: dict[int, list[str]] = {}
+    for step_id, product_type, product_id in session.execute(
+        select(ProductQuery.job_step_id, ProductClass.product_type, Product.id)
+        .join(link, link.c.product_query_id == ProductQuery.id)
+        .join(Product, Product.id == link.c.product_id)
+        .join(ProductClass, Product.product_class_id == ProductClass.id)
+        .where(ProductQuery.job_step_id.in_(steps))
+        .distinct()
+        .order_by(ProductQuery.job_step_id, ProductClass.product_type, Product.id)
+    ):
+        sources.setdefault(step_id, []).append(f"{product_type}#{product_id}")
+    rows = []
+    for product in products:
+        file = product.product_files[0] if product.product_files else None
+        assert product.job_step_id is not None
+        rows.append(
+            OrderProductRow(
+                id=product.id,
+                product_type=product.product_class.product_type,
+                job_step=product.job_step_id,
+                file_name=file.product_file_name if file else None,
+                size_bytes=file.file_size_bytes if file else None,
+                md5=file.checksum if file else None,
+                made_from=", ".join(sources.get(product.job_step_id, [])),
+            )
+        )
+    return rows
 
 
 def job_step_view(session: Session, job_step_id: int) -> JobStepView:
@@ -254,5 +319,6 @@ def job_step_view(session: Session, job_step_id: int) -> JobStepView:
         exit_code=step.exit_code,
         processing_start=step.processing_start_time,
         processing_completion=step.processing_completion_time,
-        log=step.processing_stderr,
+        log="\n".join(part for part in (step.processing_stdout, step.processing_stderr) if part)
+        or None,
     )

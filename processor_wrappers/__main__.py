@@ -2,10 +2,16 @@
 
 Exit code 0 when the job step completed (with or without warnings), 1 when it failed (the
 manifest says why), 2 when the description is unusable.
+
+With a manifest path the run happens at most once: an exclusive lock on ``<manifest>.lock``
+keeps a second wrapper of the same run from starting, and a run whose manifest exists is not
+repeated (exit 0, or 1 if that manifest says FAILED). So a dispatcher that re-submits a run
+it lost track of can never run the processor twice.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sys
 from pathlib import Path
@@ -22,14 +28,37 @@ def main(argv: list[str] | None = None) -> int:
             "usage: python -m processor_wrappers DESCRIPTION.json [MANIFEST.json]", file=sys.stderr
         )
         return 2
+    if len(args) == 1:
+        return _run(Path(args[0]), None)
+    manifest = Path(args[1])
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with (manifest.parent / f"{manifest.name}.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"proseo-wrapper: {manifest} is being produced by another run", file=sys.stderr)
+            return 2
+        if manifest.exists():
+            status = json.loads(manifest.read_text(encoding="utf-8")).get("status")
+            print(f"proseo-wrapper: already ran ({status}), not repeated", file=sys.stderr)
+            return 1 if status == FAILED else 0
+        return _run(Path(args[0]), manifest)
+
+
+def _run(description_path: Path, manifest: Path | None) -> int:
     try:
-        description = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+        description = json.loads(description_path.read_text(encoding="utf-8"))
         result = run_job_step(description)
     except (OSError, ValueError, KeyError, ProseoError) as error:
-        print(f"proseo-wrapper: unusable job step description {args[0]}: {error}", file=sys.stderr)
+        print(
+            f"proseo-wrapper: unusable job step description {description_path}: {error}",
+            file=sys.stderr,
+        )
         return 2
-    if len(args) == 2:
-        Path(args[1]).write_text(result.to_json(), encoding="utf-8")
+    if manifest is not None:
+        partial = manifest.parent / f"{manifest.name}.part"
+        partial.write_text(result.to_json(), encoding="utf-8")
+        partial.replace(manifest)  # atomic: a reader sees the whole manifest or none
     print(
         f"proseo-wrapper: {result.run_key} {result.status}"
         + (f" ({result.reason})" if result.reason else ""),

@@ -16,6 +16,7 @@ import json
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -32,8 +33,8 @@ from processor_wrappers.joborder import (
     TimeInterval,
     write_job_order,
 )
-from proseo.errors import ProseoError
-from proseo.storage import PosixStorage, Storage
+from proseo.storage import Storage
+from proseo.storage.factory import open_storage
 
 LOG_TAIL_LINES = 50
 
@@ -55,6 +56,8 @@ class RunResult:
     duration_s: float
     outputs: list[dict[str, Any]] = field(default_factory=list)
     log_tail: str = ""
+    stdout_tail: str = ""
+    stderr_tail: str = ""
 
     def to_json(self) -> str:
         """The manifest as JSON text."""
@@ -66,13 +69,11 @@ def _time(text: str | None) -> datetime | None:
 
 
 def storage_for(description: dict[str, Any]) -> Storage:
-    """The storage the description names (``{"kind": "posix", "root": ...}``)."""
-    settings = description["storage"]
-    if settings.get("kind", "posix") != "posix":
-        raise ProseoError(
-            f"storage kind {settings.get('kind')!r} is not supported by this wrapper yet"
-        )
-    return PosixStorage(Path(settings["root"]))
+    """The storage the description names (``{"kind": "posix", "root": ...}``).
+
+    :raises ConfigurationError: for a storage kind this wrapper does not support.
+    """
+    return open_storage(description["storage"])
 
 
 def _classify(returncode: int) -> tuple[str, str | None]:
@@ -83,6 +84,16 @@ def _classify(returncode: int) -> tuple[str, str | None]:
     if returncode < 0:
         return FAILED, f"processor killed by signal {-returncode}"
     return FAILED, f"processor failed with exit code {returncode}"
+
+
+def processor_argv(command: str, job_order: Path) -> list[str]:
+    """``<command> <Job Order File>`` as an argument list (no shell). A command whose first
+    word is ``python`` or ``python3`` runs in the wrapper's own interpreter, so processors
+    written in Python find the packages of the environment the wrapper runs in."""
+    words = shlex.split(command)
+    if words and words[0] in ("python", "python3"):
+        words[0] = sys.executable
+    return [*words, str(job_order)]
 
 
 def _tail(*paths: Path) -> str:
@@ -155,7 +166,7 @@ def run_job_step(
             with stdout.open("a") as out, stderr.open("a") as err:
                 try:
                     completed = subprocess.run(
-                        [*shlex.split(task["command"]), str(path.resolve())],
+                        processor_argv(task["command"], path.resolve()),
                         cwd=work,
                         stdout=out,
                         stderr=err,
@@ -196,8 +207,7 @@ def run_job_step(
                     stored = storage.put(outputs_dir / o["file_name"], o["key"])
                     outputs.append(
                         {
-                            "file_type": o["file_type"],
-                            "file_name": o["file_name"],
+                            **o,  # what the dispatcher put there (e.g. the product id) comes back
                             "key": stored.key,
                             "size_bytes": stored.size_bytes,
                             "md5": stored.md5,
@@ -205,6 +215,7 @@ def run_job_step(
                     )
     finally:
         log_tail = _tail(stdout, stderr)
+        stdout_tail, stderr_tail = _tail(stdout), _tail(stderr)
         if not description.get("keep_work_dir"):
             shutil.rmtree(work, ignore_errors=True)
     finished = datetime.now(UTC)
@@ -218,6 +229,8 @@ def run_job_step(
         duration_s=round(time.monotonic() - clock, 3),
         outputs=outputs,
         log_tail=log_tail,
+        stdout_tail=stdout_tail,
+        stderr_tail=stderr_tail,
     )
     manifest_key = description.get("manifest_key")
     if manifest_key:

@@ -84,6 +84,16 @@ class MissionPlugin(ABC):
                 found.append((metadata, [path]))
         return found
 
+    def product_statistics(self, product_type: str, path: Path) -> dict[str, str]:
+        """Statistics an operator wants of a product file (e.g. mean NDVI), as name/value
+        text; empty when the mission has none for ``product_type``."""
+        return {}
+
+    def quicklook(self, product_type: str, path: Path, png_path: Path) -> bool:
+        """Write a PNG quicklook of the product file at ``path`` to ``png_path``; returns
+        False when the mission makes none for ``product_type``."""
+        return False
+
     def output_file_name(self, product: ProductMetadata, **context: Any) -> str:
         """Name of an output product file, from the mission's ``product_file_template``.
 

@@ -1,32 +1,66 @@
 #!/usr/bin/env bash
-# The main job on the embedded default (SQLite file, POSIX storage, local processes).
-# Today: install; create the metadata database in ./proseo-data; fetch the real Landsat-7/8
-# sample scenes; sync the Landsat and S5P mission plug-ins; show the catalogue and check a
-# selection rule; then plan an S5P-like order backwards (L2 <- L1B <- L0 + AUX) with a dry
-# run. Ingestion, execution and the end-to-end Landsat order arrive with issues 5-7.
+# The main job, end to end on real input, on the embedded default (SQLite file, POSIX
+# storage under ./proseo-data, local processes): real Landsat-7/8 scenes go through a
+# pickup folder into the catalogue; an order for the L3 maximum-NDVI composite is planned
+# backwards (L3_MAXNDVI <- L2_NDVI <- L2_TOA <- L1TP + DEM), released and run by the
+# dispatcher; every processor computes on the real pixels through the processor wrapper and
+# its Job Order File. Ends with a summary, the L3 statistics and a PNG quicklook.
+# Run it again: nothing is produced twice (ingestion and planning reuse what exists).
 source "$(dirname "$0")/bootstrap.sh"
 export PROSEO_DATA_DIR="${PROSEO_DATA_DIR:-$ROOT/proseo-data}"
+WINDOW_START="${DEMO_START:-2001-01-01T00:00:00Z}"
+WINDOW_STOP="${DEMO_STOP:-2014-01-01T00:00:00Z}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+json_field() {  # json_field EXPRESSION: evaluate a Python expression on the JSON on stdin
+  python -c "import json,sys; data=json.load(sys.stdin); print($1)"
+}
 
 step "proseo $(proseo --version)"
-step "metadata database"
+
+step "1. real Landsat-7/8 L1TP crops and DEM (Debian r-cran-satellite, cached)"
+SAMPLE=$(python -m missions.landsat.sample_data)
+echo "$SAMPLE"
+
+step "2. data directory, metadata database, mission plug-in"
 proseo db upgrade
-step "real Landsat sample data (Debian r-cran-satellite)"
-python -m missions.landsat.sample_data
-step "mission plug-ins"
 proseo mission sync LANDSAT
-proseo mission sync S5P --orbits 9982-9995
-proseo productclass list --mission LANDSAT
-proseo productclass show LANDSAT L3_MAXNDVI
-step "selection rule check"
-proseo rule check "FOR L1B_RA_BD4 SELECT ValIntersect(0, 0) OR LatestValCover(1d, 1d) MINCOVER(90)"
-step "an S5P order planned backwards (dry run: no L0 in the catalogue yet, so L1B waits)"
-if ! proseo order list --mission S5P --format json | grep -q '"DEMO-NO2"'; then
-  proseo order create --mission S5P --id DEMO-NO2 --class L2__NO2___ --orbits S5P:9982-9983 \
-    --slicing ORBIT --mode OFFL
-  proseo order approve "$(proseo order list --mission S5P --format json | python -c 'import json,sys; print(next(o["id"] for o in json.load(sys.stdin) if o["identifier"]=="DEMO-NO2"))')"
+
+step "3. scenes dropped into a pickup folder and ingested by the pickup monitor"
+PICKUP="$PROSEO_DATA_DIR/pickup/landsat"
+mkdir -p "$PICKUP"
+cp -p "$SAMPLE"/* "$PICKUP"/
+proseo ingest watch "$PICKUP" --once
+proseo product list --mission LANDSAT --with-files
+
+step "4. an order for the L3 maximum-NDVI composite, planned backwards"
+IDENT="L3-MAXNDVI-$(date -u +%Y%m%dT%H%M%S)"
+proseo order create --mission LANDSAT --id "$IDENT" --class L3_MAXNDVI --mode OPER \
+  --start "$WINDOW_START" --stop "$WINDOW_STOP" --slicing NONE
+ORDER=$(proseo order list --mission LANDSAT --format json \
+  | json_field "next(o['id'] for o in data if o['identifier'] == '$IDENT')")
+proseo order approve "$ORDER"
+proseo order plan "$ORDER" --dry-run
+proseo order plan "$ORDER"
+STATE=$(proseo order show "$ORDER" --format json | json_field "data[0]['state']")
+if [ "$STATE" = "PLANNED" ]; then
+  proseo order release "$ORDER"
+
+  step "5. the dispatcher runs the job steps with the local executor"
+  proseo dispatcher run --until-idle --interval 0.5 --timeout 900
+else
+  echo "order $ORDER is $STATE: every requested product exists already, nothing to run"
 fi
-ORDER_ID=$(proseo order list --mission S5P --format json | python -c 'import json,sys; print(next(o["id"] for o in json.load(sys.stdin) if o["identifier"]=="DEMO-NO2"))')
-proseo order plan "$ORDER_ID" --dry-run --limit 4
-proseo order list
+
+step "6. summary"
+proseo order show "$ORDER" --products
+L3=$(proseo product list --mission LANDSAT --class L3_MAXNDVI --with-files --format json \
+  | json_field "data[0]['id']")
+OUT="$PROSEO_DATA_DIR/demo"
+mkdir -p "$OUT"
+proseo product fetch "$L3" "$OUT"
+proseo product show "$L3" --stats --quicklook "$OUT/L3_MAXNDVI_quicklook.png"
+STATE=$(proseo order show "$ORDER" --format json | json_field "data[0]['state']")
+echo
+echo "order $ORDER ($IDENT): $STATE; L3 product $L3 and its quicklook are in $OUT"
+[ "$STATE" = "COMPLETED" ]

@@ -137,6 +137,21 @@ class LandsatMission(MissionPlugin):
     def definition(self) -> MissionDefinition:
         return build_definition()
 
+    def product_statistics(self, product_type: str, path: Path) -> dict[str, str]:
+        """NDVI mean, minimum, maximum and valid pixels of the NDVI products."""
+        from missions.landsat.quicklook import NDVI_TYPES, ndvi_statistics
+
+        return ndvi_statistics(path) if product_type in NDVI_TYPES else {}
+
+    def quicklook(self, product_type: str, path: Path, png_path: Path) -> bool:
+        """A palette PNG (brown - yellow - green) of the NDVI products."""
+        from missions.landsat.quicklook import NDVI_TYPES, write_quicklook
+
+        if product_type not in NDVI_TYPES:
+            return False
+        write_quicklook(path, png_path)
+        return True
+
     def parse_file_name(self, file_name: str) -> ProductMetadata | None:
         """Metadata from a scene file or folder name (times: the acquisition day, UTC)."""
         if DEM_FILE.match(file_name):

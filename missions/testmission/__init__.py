@@ -36,7 +36,11 @@ def _processor(name: str, version: str) -> ProcessorDefinition:
         processor_class=name,
         version=version,
         max_time_s=600,
-        tasks=(TaskDefinition(name=name, version=version, command="true"),),
+        tasks=(
+            TaskDefinition(
+                name=name, version=version, command="python -m missions.testmission.processor"
+            ),
+        ),
     )
 
 

@@ -8,11 +8,11 @@ dispatcher finds its runs again instead of starting them twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class ExecutorStatus(StrEnum):
@@ -51,6 +51,13 @@ class Executor(Protocol):
     """What the dispatcher needs of a backend."""
 
     kind: str
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], *, state_dir: Path, capacity: int
+    ) -> Executor:
+        """Build the executor from a facility's ``executor_settings``; ``state_dir`` is a
+        folder it may keep files in; ``capacity`` the facility's job steps at once."""
 
     def submit(self, specs: Sequence[RunSpec]) -> list[Submission]:
         """Start runs; runs beyond the backend's capacity are not submitted (call again

@@ -14,8 +14,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from processor_wrappers.wrapper import FAILED
 from productionplanner.executors.base import ExecutorStatus, RunSpec, Submission
@@ -42,6 +43,14 @@ class LocalExecutor:
         self.python = python
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         runs_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], *, state_dir: Path, capacity: int
+    ) -> LocalExecutor:
+        """From a facility's executor settings: ``max_parallel`` (default: the facility's
+        capacity); pid files live in ``state_dir``."""
+        return cls(state_dir, max_parallel=int(settings.get("max_parallel", capacity)))
 
     def _folder(self, run_key: str) -> Path:
         return self.runs_dir / check_name(run_key, "run key")

@@ -14,8 +14,9 @@ from rich.markup import escape
 
 from ingestor import cli as ingest_cli
 from orderman import cli as order_cli
+from productionplanner import cli as dispatcher_cli
 from proseo import __version__
-from proseo.cli import catalogue, db, mission, rule
+from proseo.cli import catalogue, db, mission, product, rule
 from proseo.cli.context import CliContext
 from proseo.cli.output import make_console
 from proseo.config import load_settings
@@ -31,10 +32,12 @@ app.add_typer(db.app, name="db")
 app.add_typer(mission.app, name="mission")
 app.add_typer(catalogue.productclass_app, name="productclass")
 app.add_typer(catalogue.processor_app, name="processor")
+app.add_typer(product.app, name="product")
 app.add_typer(rule.app, name="rule")
 app.add_typer(order_cli.app, name="order")
 app.add_typer(order_cli.jobstep_app, name="jobstep")
 app.command("ingest")(ingest_cli.ingest_command)
+app.add_typer(dispatcher_cli.app, name="dispatcher")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,624 @@
+"""The dispatcher: READY job steps to executors, results back into the catalogue.
+
+One :meth:`Dispatcher.tick` does, for every RUNNING processing facility:
+
+1. **collect** - the job steps RUNNING at the facility: a run whose result manifest exists is
+   finished; the others are polled through the facility's executor in one call (runs this
+   process does not know, after a restart, are adopted by run key first). A finished run is
+   ingested from its manifest in its own transaction, under a row lock and only if the job
+   step is still RUNNING with that attempt, so a manifest processed twice creates nothing
+   twice. A run that ended without a manifest failed; a run the executor never heard of (the
+   dispatcher died between its commit and the submission) is submitted again under the same
+   run key, and the wrapper's run-once guard makes sure it cannot run twice.
+2. **input timeouts** - WAITING_INPUT steps of orders with an input-data timeout that waited
+   longer: released with the inputs there are, or failed, as the order says.
+3. **dispatch** - lock the facility row, take up to its free capacity of READY steps by
+   priority (then age) across all RELEASED/RUNNING orders (``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL, so dispatchers can run side by side), count the attempt, set them RUNNING,
+   write their descriptions under ``<data dir>/runs/<run key>/``, commit, then submit.
+
+Completion wakes the job steps waiting for the produced product classes at once, and job and
+order states roll up (:mod:`productionplanner.rollup`). A failed step is retried while its
+attempt count is at most the order's ``max_retries``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from processor_wrappers.wrapper import COMPLETED, COMPLETED_WITH_WARNINGS
+from productionplanner.descriptions import build_descriptions, storage_description
+from productionplanner.executors.base import Executor, ExecutorStatus, RunSpec, Submission
+from productionplanner.readiness import recheck_waiting_job_steps
+from productionplanner.rollup import roll_up
+from proseo.config import Settings
+from proseo.db import Database
+from proseo.model import (
+    Job,
+    JobStep,
+    ProcessingFacility,
+    ProcessingOrder,
+    Product,
+    ProductFile,
+    StateHistory,
+    transition,
+)
+from proseo.model.base import utc_now
+from proseo.model.enums import (
+    FacilityState,
+    JobStepState,
+    OrderState,
+    StatefulEntity,
+)
+from proseo.model.states import bulk_transition
+from proseo.plugins import load_executor_class
+
+log = logging.getLogger(__name__)
+
+DISPATCHABLE_ORDERS = (OrderState.RELEASED, OrderState.RUNNING)
+LOG_LIMIT = 20_000  # characters of stdout/stderr kept per job step
+
+
+COUNTERS = ("submitted", "resubmitted", "completed", "failed", "retried", "woken", "timed_out")
+
+
+@dataclass
+class TickReport:
+    """What one dispatcher tick did, and the job steps by state afterwards."""
+
+    submitted: int = 0
+    resubmitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    retried: int = 0
+    woken: int = 0
+    timed_out: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def running(self) -> int:
+        """Job steps RUNNING after the tick."""
+        return self.states.get(JobStepState.RUNNING.value, 0)
+
+    @property
+    def ready(self) -> int:
+        """Job steps READY after the tick."""
+        return self.states.get(JobStepState.READY.value, 0)
+
+    @property
+    def waiting(self) -> int:
+        """Job steps WAITING_INPUT after the tick."""
+        return self.states.get(JobStepState.WAITING_INPUT.value, 0)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the tick did anything."""
+        return bool(
+            self.submitted
+            + self.resubmitted
+            + self.completed
+            + self.failed
+            + self.retried
+            + self.timed_out
+        )
+
+    @property
+    def idle(self) -> bool:
+        """Nothing runs and nothing is ready (steps may still wait for input)."""
+        return self.running == 0 and self.ready == 0
+
+    def add(self, other: TickReport) -> None:
+        """Add ``other``'s counts to this report and take its job step states."""
+        for key in COUNTERS:
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+        self.states = dict(other.states)
+
+    def line(self) -> str:
+        """One status line for operators."""
+        return (
+            f"submitted {self.submitted}, completed {self.completed}, failed {self.failed}, "
+            f"retried {self.retried}, woken {self.woken}; now running {self.running}, "
+            f"ready {self.ready}, waiting for input {self.waiting}"
+        )
+
+
+def make_executor(facility: ProcessingFacility, state_dir: Path) -> Executor:
+    """The executor plug-in ``facility.executor_kind`` configured from the facility's
+    ``executor_settings``, with its capacity ``max_job_steps`` and a state folder of its own.
+
+    :raises ConfigurationError: when no executor plug-in of that kind is installed.
+    """
+    cls = load_executor_class(facility.executor_kind)
+    executor: Executor = cls.from_settings(
+        dict(facility.executor_settings or {}),
+        state_dir=state_dir / f"executor-{facility.name}",
+        capacity=facility.max_job_steps,
+    )
+    return executor
+
+
+class Dispatcher:
+    """Dispatches READY job steps and collects finished ones (see the module docstring).
+
+    :param executors: executors by facility name (tests; default: from each facility's
+        settings through the ``proseo.executors`` entry points).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        executors: Mapping[str, Executor] | None = None,
+        name: str = "dispatcher",
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.name = name
+        self.runs_dir = (settings.data_dir / "runs").resolve()
+        self._given = dict(executors or {})
+        self._executors: dict[int, Executor] = {}
+        self._submissions: dict[str, Submission] = {}
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def run_dir(self, run_key: str) -> Path:
+        """Folder of one run: ``description.json`` and ``manifest.json``."""
+        return self.runs_dir / run_key
+
+    def _spec(self, run_key: str, description: Mapping[str, Any]) -> RunSpec:
+        processor = description["processor"]
+        return RunSpec(
+            run_key,
+            self.run_dir(run_key) / "description.json",
+            self.run_dir(run_key) / "manifest.json",
+            cpus=int(processor.get("cpus") or 1),
+            memory_bytes=processor.get("memory_bytes"),
+            time_limit_s=processor.get("max_time_s"),
+        )
+
+    def _executor(self, facility: ProcessingFacility) -> Executor:
+        if facility.id not in self._executors:
+            given = self._given.get(facility.name)
+            self._executors[facility.id] = (
+                given
+                if given is not None
+                else make_executor(facility, self.settings.data_dir.resolve())
+            )
+        return self._executors[facility.id]
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        """One round: collect, input timeouts, dispatch. Each step commits on its own."""
+        report = TickReport()
+        with self.database.transaction() as session:
+            facilities = session.scalars(
+                select(ProcessingFacility)
+                .where(ProcessingFacility.state == FacilityState.RUNNING)
+                .order_by(ProcessingFacility.id)
+            ).all()
+            session.expunge_all()
+        for facility in facilities:
+            self._collect(facility, report)
+        self._input_timeouts(report)
+        for facility in facilities:
+            self._dispatch(facility, report)
+        with self.database.transaction() as session:
+            report.states = {
+                state.value: count
+                for state, count in session.execute(
+                    select(JobStep.state, func.count()).group_by(JobStep.state)
+                )
+            }
+        return report
+
+    def run(
+        self,
+        *,
+        once: bool = False,
+        interval_s: float = 2.0,
+        until_idle: bool = False,
+        timeout_s: float | None = None,
+        on_tick: Callable[[TickReport], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> TickReport:
+        """Tick until stopped: once, until nothing runs or is ready (``until_idle``), until
+        ``timeout_s`` seconds passed, or until ``should_stop()`` says so.
+
+        :returns: the counts summed over all ticks, with the job step states after the last.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        total = TickReport()
+        while True:
+            report = self.tick()
+            total.add(report)
+            if on_tick is not None:
+                on_tick(report)
+            if once or (until_idle and report.idle):
+                return total
+            if deadline is not None and time.monotonic() >= deadline:
+                return total
+            if should_stop is not None and should_stop():
+                return total
+            if not report.changed:
+                time.sleep(interval_s)
+
+    # -- 1. collect ------------------------------------------------------------------------
+
+    def _collect(self, facility: ProcessingFacility, report: TickReport) -> None:
+        with self.database.transaction() as session:
+            running = session.execute(
+                select(JobStep.id, JobStep.attempt)
+                .join(Job, JobStep.job_id == Job.id)
+                .where(
+                    Job.processing_facility_id == facility.id,
+                    JobStep.state == JobStepState.RUNNING,
+                )
+            ).all()
+        if not running:
+            return
+        steps = {f"proseo-{sid}-{attempt}": (sid, attempt) for sid, attempt in running}
+        manifests = {key: self.run_dir(key) / "manifest.json" for key in steps}
+        finished = [key for key in steps if manifests[key].exists()]
+        pending = [key for key in steps if key not in finished]
+        executor = self._executor(facility)
+        unknown = [key for key in pending if key not in self._submissions]
+        for submission in executor.adopt(unknown) if unknown else []:
+            self._submissions[submission.run_key] = submission
+        known = [self._submissions[key] for key in pending if key in self._submissions]
+        statuses = executor.poll(known) if known else {}
+        crashed: list[str] = []
+        lost = [key for key in pending if key not in self._submissions]
+        for key, status in statuses.items():
+            if status in (ExecutorStatus.SUCCEEDED, ExecutorStatus.FAILED):
+                if manifests[key].exists():
+                    finished.append(key)
+                else:
+                    crashed.append(key)
+            elif status is ExecutorStatus.UNKNOWN:
+                lost.append(key)
+        for key in finished:
+            self._submissions.pop(key, None)
+            try:
+                manifest = json.loads(manifests[key].read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                self._finish(
+                    facility, *steps[key], None, f"unreadable result manifest: {error}", report
+                )
+                continue
+            self._finish(facility, *steps[key], manifest, None, report)
+        for key in crashed:
+            self._submissions.pop(key, None)
+            self._finish(
+                facility,
+                *steps[key],
+                None,
+                "the run ended without a result manifest (killed, or the wrapper crashed)",
+                report,
+            )
+        if lost:
+            specs = []
+            for key in lost:
+                self._submissions.pop(key, None)
+                try:
+                    description = json.loads(
+                        (self.run_dir(key) / "description.json").read_text(encoding="utf-8")
+                    )
+                except (OSError, ValueError) as error:
+                    self._finish(
+                        facility, *steps[key], None, f"job step description lost: {error}", report
+                    )
+                    continue
+                specs.append(self._spec(key, description))
+            for submission in executor.submit(specs):
+                self._submissions[submission.run_key] = submission
+                report.resubmitted += 1
+                log.info("re-submitted %s (its executor did not know it)", submission.run_key)
+
+    def _finish(
+        self,
+        facility: ProcessingFacility,
+        step_id: int,
+        attempt: int,
+        manifest: Mapping[str, Any] | None,
+        failure: str | None,
+        report: TickReport,
+    ) -> None:
+        """Ingest one finished run (idempotent: nothing happens unless the step is still
+        RUNNING with this attempt)."""
+        with self.database.transaction() as session:
+            step = session.scalar(select(JobStep).where(JobStep.id == step_id).with_for_update())
+            if step is None or step.state is not JobStepState.RUNNING or step.attempt != attempt:
+                return
+            job = session.get_one(Job, step.job_id)
+            if manifest is not None:
+                step.exit_code = manifest.get("exit_code")
+                step.processing_stdout = (manifest.get("stdout_tail") or "")[-LOG_LIMIT:] or None
+                step.processing_stderr = (manifest.get("stderr_tail") or "")[-LOG_LIMIT:] or None
+                step.processing_start_time = _parse(manifest.get("started"))
+                step.processing_completion_time = _parse(manifest.get("finished"))
+                status = manifest.get("status")
+                failure = (
+                    None
+                    if status in (COMPLETED, COMPLETED_WITH_WARNINGS)
+                    else (manifest.get("reason") or f"wrapper status {status}")
+                )
+            else:
+                step.processing_completion_time = utc_now()
+            if failure is None and manifest is not None:
+                classes = self._ingest_outputs(session, step, facility, manifest)
+                transition(
+                    session,
+                    step,
+                    JobStepState.COMPLETED,
+                    changed_by=self.name,
+                    reason=manifest.get("reason") or "completed",
+                )
+                report.completed += 1
+                session.flush()
+                report.woken += recheck_waiting_job_steps(session, classes, changed_by=self.name)
+            else:
+                self._fail(session, step, job, failure or "failed", report)
+            roll_up(session, [job.processing_order_id], changed_by=self.name)
+
+    def _ingest_outputs(
+        self,
+        session: Session,
+        step: JobStep,
+        facility: ProcessingFacility,
+        manifest: Mapping[str, Any],
+    ) -> set[int]:
+        """ProductFile rows for the outputs of the manifest; returns their product classes."""
+        products = {
+            p.id: p for p in session.scalars(select(Product).where(Product.job_step_id == step.id))
+        }
+        existing = set(
+            session.scalars(
+                select(ProductFile.product_id).where(
+                    ProductFile.product_id.in_(list(products) or [-1]),
+                    ProductFile.processing_facility_id == facility.id,
+                )
+            )
+        )
+        for output in manifest.get("outputs", []):
+            product = products.get(int(output.get("product_id", -1)))
+            if product is None or product.id in existing:
+                continue
+            folder, _, name = str(output["key"]).rpartition("/")
+            session.add(
+                ProductFile(
+                    product_id=product.id,
+                    processing_facility_id=facility.id,
+                    product_file_name=name,
+                    file_path=folder,
+                    storage_type=facility.storage_type,
+                    file_size_bytes=int(output["size_bytes"]),
+                    checksum=output.get("md5"),
+                    checksum_time=utc_now(),
+                )
+            )
+            existing.add(product.id)
+        return {p.product_class_id for p in products.values()}
+
+    def _fail(
+        self, session: Session, step: JobStep, job: Job, reason: str, report: TickReport
+    ) -> None:
+        order = session.get_one(ProcessingOrder, job.processing_order_id)
+        step.is_failed = True
+        transition(session, step, JobStepState.FAILED, changed_by=self.name, reason=reason)
+        report.failed += 1
+        if step.attempt <= order.max_retries:
+            transition(
+                session,
+                step,
+                JobStepState.PLANNED,
+                changed_by=self.name,
+                reason=f"automatic retry after attempt {step.attempt} of {order.max_retries + 1}",
+            )
+            step.is_failed = False
+            transition(session, step, JobStepState.READY, changed_by=self.name, reason="retry")
+            report.retried += 1
+            return
+        job.has_failed_job_steps = True
+        order.has_failed_job_steps = True
+        order.state_message = f"job step {step.id} failed: {reason}"
+
+    # -- 2. input timeouts -----------------------------------------------------------------
+
+    def _input_timeouts(self, report: TickReport) -> None:
+        with self.database.transaction() as session:
+            rows = session.execute(
+                select(
+                    JobStep.id,
+                    ProcessingOrder.id,
+                    ProcessingOrder.input_data_timeout_s,
+                    ProcessingOrder.release_on_input_timeout,
+                    func.max(StateHistory.changed_at),
+                )
+                .join(Job, JobStep.job_id == Job.id)
+                .join(ProcessingOrder, Job.processing_order_id == ProcessingOrder.id)
+                .join(
+                    StateHistory,
+                    (StateHistory.entity_type == StatefulEntity.JOB_STEP)
+                    & (StateHistory.entity_id == JobStep.id)
+                    & (StateHistory.to_state == JobStepState.WAITING_INPUT.value),
+                )
+                .where(
+                    JobStep.state == JobStepState.WAITING_INPUT,
+                    ProcessingOrder.input_data_timeout_s.is_not(None),
+                    ProcessingOrder.state.in_(DISPATCHABLE_ORDERS),
+                )
+                .group_by(
+                    JobStep.id,
+                    ProcessingOrder.id,
+                    ProcessingOrder.input_data_timeout_s,
+                    ProcessingOrder.release_on_input_timeout,
+                )
+            ).all()
+            now = utc_now()
+            release: list[int] = []
+            fail: list[int] = []
+            orders: set[int] = set()
+            for step_id, order_id, timeout_s, release_on_timeout, since in rows:
+                if since is None or now - since < timedelta(seconds=timeout_s or 0):
+                    continue
+                (release if release_on_timeout else fail).append(step_id)
+                orders.add(order_id)
+            if not orders:
+                return
+            reason = "input data timeout"
+            if release:
+                bulk_transition(
+                    session,
+                    JobStep,
+                    JobStep.id.in_(release),
+                    [JobStepState.WAITING_INPUT],
+                    JobStepState.READY,
+                    changed_by=self.name,
+                    reason=f"{reason}: released with the inputs available",
+                )
+            if fail:
+                where = JobStep.id.in_(fail)
+                bulk_transition(
+                    session,
+                    JobStep,
+                    where,
+                    [JobStepState.WAITING_INPUT],
+                    JobStepState.PLANNED,
+                    changed_by=self.name,
+                    reason=reason,
+                )
+                bulk_transition(
+                    session,
+                    JobStep,
+                    where,
+                    [JobStepState.PLANNED],
+                    JobStepState.FAILED,
+                    changed_by=self.name,
+                    reason=reason,
+                )
+                session.execute(
+                    update(JobStep)
+                    .where(where)
+                    .values(is_failed=True)
+                    .execution_options(synchronize_session=False)
+                )
+                failed_jobs = select(JobStep.job_id).where(where)
+                session.execute(
+                    update(Job)
+                    .where(Job.id.in_(failed_jobs))
+                    .values(has_failed_job_steps=True)
+                    .execution_options(synchronize_session=False)
+                )
+                for order in session.scalars(
+                    select(ProcessingOrder).where(
+                        ProcessingOrder.id.in_(
+                            select(Job.processing_order_id).where(Job.id.in_(failed_jobs))
+                        )
+                    )
+                ):
+                    order.has_failed_job_steps = True
+                    order.state_message = f"{len(fail)} job step(s) failed: {reason}"
+            report.timed_out += len(release) + len(fail)
+            report.failed += len(fail)
+            roll_up(session, orders, changed_by=self.name)
+
+    # -- 3. dispatch -----------------------------------------------------------------------
+
+    def _dispatch(self, facility: ProcessingFacility, report: TickReport) -> None:
+        with self.database.transaction() as session:
+            locked = session.scalar(
+                select(ProcessingFacility)
+                .where(ProcessingFacility.id == facility.id)
+                .with_for_update()
+            )
+            if locked is None or locked.state is not FacilityState.RUNNING:
+                return
+            at_facility = Job.processing_facility_id == facility.id
+            running = (
+                session.scalar(
+                    select(func.count(JobStep.id))
+                    .join(Job, JobStep.job_id == Job.id)
+                    .where(at_facility, JobStep.state == JobStepState.RUNNING)
+                )
+                or 0
+            )
+            free = locked.max_job_steps - running
+            if free <= 0:
+                return
+            ids = list(
+                session.scalars(
+                    select(JobStep.id)
+                    .join(Job, JobStep.job_id == Job.id)
+                    .join(ProcessingOrder, Job.processing_order_id == ProcessingOrder.id)
+                    .where(
+                        at_facility,
+                        JobStep.state == JobStepState.READY,
+                        ProcessingOrder.state.in_(DISPATCHABLE_ORDERS),
+                    )
+                    .order_by(JobStep.priority.desc(), JobStep.id)
+                    .limit(free)
+                    .with_for_update(skip_locked=True, of=JobStep)
+                )
+            )
+            if not ids:
+                return
+            now = utc_now()
+            session.execute(
+                update(JobStep)
+                .where(JobStep.id.in_(ids))
+                .values(
+                    attempt=JobStep.attempt + 1,
+                    processing_start_time=now,
+                    processing_completion_time=None,
+                    exit_code=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            bulk_transition(
+                session,
+                JobStep,
+                JobStep.id.in_(ids),
+                [JobStepState.READY],
+                JobStepState.RUNNING,
+                changed_by=self.name,
+                reason=f"dispatched to {locked.name}",
+            )
+            storage = storage_description(locked, self.settings.storage_root)
+            descriptions = build_descriptions(session, ids, locked, storage, now)
+            specs = []
+            for description in descriptions.values():
+                folder = self.run_dir(description["run_key"])
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / "description.json"
+                partial = folder / "description.json.part"
+                partial.write_text(json.dumps(description, indent=1), encoding="utf-8")
+                partial.replace(path)
+                specs.append(self._spec(description["run_key"], description))
+            orders = session.scalars(
+                select(Job.processing_order_id)
+                .join(JobStep, JobStep.job_id == Job.id)
+                .where(JobStep.id.in_(ids))
+                .distinct()
+            ).all()
+            roll_up(session, orders, changed_by=self.name)
+        # Committed: the steps are RUNNING with their run keys. Runs the executor does not
+        # take now (its own capacity) are submitted again by the next collect.
+        for submission in self._executor(facility).submit(specs):
+            self._submissions[submission.run_key] = submission
+            report.submitted += 1
+
+
+def _parse(text: str | None) -> datetime | None:
+    return None if not text else datetime.fromisoformat(text)

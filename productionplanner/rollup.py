@@ -1,0 +1,140 @@
+"""Job and order states roll up from their job steps.
+
+Rules (applied in this order, each a legal move of the state machines):
+
+Job
+  - RELEASED -> STARTED once one of its job steps runs or ran;
+  - STARTED -> COMPLETED when all its job steps are COMPLETED;
+  - STARTED -> FAILED when one of its job steps failed for good and none is READY or RUNNING
+    (steps waiting for the failed step's output cannot go on);
+  - ON_HOLD (suspended) -> COMPLETED when all steps completed, else -> PLANNED once none runs.
+
+Processing order
+  - RELEASED -> RUNNING once one of its jobs started;
+  - RUNNING -> COMPLETED when all its jobs are COMPLETED;
+  - RUNNING -> FAILED when all its jobs are COMPLETED or FAILED and one FAILED;
+  - SUSPENDING -> COMPLETED when all jobs completed, else -> PLANNED once no job step runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from proseo.model import Job, JobStep, ProcessingOrder, transition
+from proseo.model.enums import JobState, JobStepState, OrderState
+
+S = JobStepState
+
+
+def roll_up(session: Session, order_ids: Iterable[int], changed_by: str | None = None) -> None:
+    """Bring the jobs and orders ``order_ids`` in line with their job steps (caller's
+    transaction; the orders are locked ``FOR UPDATE`` on PostgreSQL)."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return
+    orders = session.scalars(
+        select(ProcessingOrder).where(ProcessingOrder.id.in_(ids)).with_for_update()
+    ).all()
+    session.flush()
+    steps: dict[int, Counter[JobStepState]] = defaultdict(Counter)
+    for job_id, state, count in session.execute(
+        select(JobStep.job_id, JobStep.state, func.count())
+        .join(Job, JobStep.job_id == Job.id)
+        .where(Job.processing_order_id.in_(ids))
+        .group_by(JobStep.job_id, JobStep.state)
+    ):
+        steps[job_id][state] += count
+    jobs = session.scalars(
+        select(Job).where(
+            Job.processing_order_id.in_(ids),
+            Job.state.in_([JobState.RELEASED, JobState.STARTED, JobState.ON_HOLD]),
+        )
+    ).all()
+    for job in jobs:
+        _roll_up_job(session, job, steps[job.id], changed_by)
+    session.flush()
+    job_states: dict[int, Counter[JobState]] = defaultdict(Counter)
+    for order_id, job_state, count in session.execute(
+        select(Job.processing_order_id, Job.state, func.count())
+        .where(Job.processing_order_id.in_(ids))
+        .group_by(Job.processing_order_id, Job.state)
+    ):
+        job_states[order_id][job_state] += count
+    running_steps: Counter[int] = Counter()
+    for order_id, count in session.execute(
+        select(Job.processing_order_id, func.count())
+        .join(JobStep, JobStep.job_id == Job.id)
+        .where(Job.processing_order_id.in_(ids), JobStep.state == S.RUNNING)
+        .group_by(Job.processing_order_id)
+    ):
+        running_steps[order_id] = count
+    for order in orders:
+        _roll_up_order(session, order, job_states[order.id], running_steps[order.id], changed_by)
+
+
+def _roll_up_job(
+    session: Session, job: Job, steps: Counter[JobStepState], changed_by: str | None
+) -> None:
+    total = sum(steps.values())
+    active = steps[S.RUNNING] + steps[S.READY]
+    if job.state is JobState.RELEASED and steps[S.RUNNING] + steps[S.COMPLETED] + steps[S.FAILED]:
+        transition(session, job, JobState.STARTED, changed_by=changed_by, reason="a step started")
+    if job.state is JobState.STARTED:
+        if total and steps[S.COMPLETED] == total:
+            transition(session, job, JobState.COMPLETED, changed_by=changed_by, reason="all done")
+        elif steps[S.FAILED] and not active:
+            job.has_failed_job_steps = True
+            transition(
+                session,
+                job,
+                JobState.FAILED,
+                changed_by=changed_by,
+                reason=f"{steps[S.FAILED]} job step(s) failed",
+            )
+    elif job.state is JobState.ON_HOLD and not steps[S.RUNNING]:
+        if total and steps[S.COMPLETED] == total:
+            transition(session, job, JobState.COMPLETED, changed_by=changed_by, reason="all done")
+        else:
+            transition(session, job, JobState.PLANNED, changed_by=changed_by, reason="suspended")
+
+
+def _roll_up_order(
+    session: Session,
+    order: ProcessingOrder,
+    jobs: Counter[JobState],
+    running_steps: int,
+    changed_by: str | None,
+) -> None:
+    total = sum(jobs.values())
+    done = jobs[JobState.COMPLETED]
+    failed = jobs[JobState.FAILED]
+    if order.state is OrderState.RELEASED and (jobs[JobState.STARTED] + done + failed):
+        transition(session, order, OrderState.RUNNING, changed_by=changed_by, reason="started")
+    if order.state is OrderState.RUNNING:
+        if total and done == total:
+            transition(
+                session, order, OrderState.COMPLETED, changed_by=changed_by, reason="all jobs done"
+            )
+            order.state_message = None
+        elif failed and done + failed == total:
+            order.has_failed_job_steps = True
+            transition(
+                session,
+                order,
+                OrderState.FAILED,
+                changed_by=changed_by,
+                reason=f"{failed} of {total} job(s) failed",
+            )
+    elif order.state is OrderState.SUSPENDING and not running_steps:
+        if total and done == total:
+            transition(
+                session, order, OrderState.COMPLETED, changed_by=changed_by, reason="all jobs done"
+            )
+        else:
+            transition(
+                session, order, OrderState.PLANNED, changed_by=changed_by, reason="suspended"
+            )

@@ -1,0 +1,5 @@
+"""``python -m proseo``: the ``proseo`` command line."""
+
+from proseo.cli.app import main
+
+main()

@@ -1,0 +1,210 @@
+"""Products in the catalogue: listing with filters and paging, one product in detail with
+its files, parameters and lineage (the products its job step used)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from proseo.errors import InvalidInputError, NotFoundError
+from proseo.model import (
+    Job,
+    JobStep,
+    Mission,
+    ProcessingOrder,
+    Product,
+    ProductClass,
+    ProductFile,
+    ProductQuery,
+)
+from proseo.model.order import product_query_satisfying_product
+
+MAX_PAGE = 10_000
+
+
+class ProductFileView(BaseModel):
+    """A product's files at one processing facility (sizes in bytes, MD5 hex)."""
+
+    facility: str
+    file_name: str
+    auxiliary_files: list[str]
+    storage_path: str
+    storage_type: str
+    size_bytes: int
+    md5: str | None
+
+
+class ProductRow(BaseModel):
+    """One line of ``proseo product list`` (times UTC)."""
+
+    id: int
+    mission: str
+    product_type: str
+    sensing_start: datetime
+    sensing_stop: datetime
+    generation_time: datetime | None
+    file_name: str | None
+    size_bytes: int | None
+    job_step: int | None
+
+
+class ProductView(ProductRow):
+    """A product in detail (``proseo product show``)."""
+
+    uuid: str
+    file_class: str | None
+    mode: str | None
+    orbit: int | None
+    parameters: dict[str, str]
+    files: list[ProductFileView]
+    components: list[int]
+    enclosing_product: int | None
+    processing_order: str | None
+    configured_processor: str | None
+    inputs: list[ProductRow]
+
+
+class ProductPage(BaseModel):
+    """A page of products: ``total`` matching, ``offset``, the rows."""
+
+    total: int
+    offset: int
+    products: list[ProductRow]
+
+
+def _row(product: Product, mission: str) -> ProductRow:
+    first = product.product_files[0] if product.product_files else None
+    return ProductRow(
+        id=product.id,
+        mission=mission,
+        product_type=product.product_class.product_type,
+        sensing_start=product.sensing_start,
+        sensing_stop=product.sensing_stop,
+        generation_time=product.generation_time,
+        file_name=first.product_file_name if first else None,
+        size_bytes=first.file_size_bytes if first else None,
+        job_step=product.job_step_id,
+    )
+
+
+def list_products(
+    session: Session,
+    *,
+    mission: str | None = None,
+    product_type: str | None = None,
+    sensing_from: datetime | None = None,
+    sensing_to: datetime | None = None,
+    with_files_only: bool = False,
+    offset: int = 0,
+    limit: int = 100,
+) -> ProductPage:
+    """Products (newest sensing first) of a mission and product type whose sensing interval
+    intersects ``[sensing_from, sensing_to)`` (UTC), ``limit`` from ``offset``.
+
+    :raises InvalidInputError: for a negative offset, a limit outside 1..10000, or
+        ``sensing_to`` before ``sensing_from``.
+    """
+    if offset < 0:
+        raise InvalidInputError("offset", offset, "must not be negative")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError("limit", limit, f"must be between 1 and {MAX_PAGE}")
+    if sensing_from and sensing_to and sensing_to < sensing_from:
+        raise InvalidInputError("sensing_to", sensing_to.isoformat(), "is before sensing_from")
+    conditions = []
+    if mission:
+        conditions.append(Mission.code == mission)
+    if product_type:
+        conditions.append(ProductClass.product_type == product_type)
+    if sensing_from:
+        conditions.append(Product.sensing_stop > sensing_from)
+    if sensing_to:
+        conditions.append(Product.sensing_start < sensing_to)
+    if with_files_only:
+        conditions.append(Product.product_files.any())
+    base = (
+        select(Product.id)
+        .join(ProductClass, Product.product_class_id == ProductClass.id)
+        .join(Mission, ProductClass.mission_id == Mission.id)
+        .where(*conditions)
+    )
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(
+        select(Product, Mission.code)
+        .join(ProductClass, Product.product_class_id == ProductClass.id)
+        .join(Mission, ProductClass.mission_id == Mission.id)
+        .where(*conditions)
+        .options(selectinload(Product.product_files), selectinload(Product.product_class))
+        .order_by(Product.sensing_start.desc(), Product.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return ProductPage(total=total, offset=offset, products=[_row(p, code) for p, code in rows])
+
+
+def get_product(session: Session, product_id: int) -> Product:
+    """:raises NotFoundError: naming the id when there is no such product."""
+    product = session.get(Product, product_id)
+    if product is None:
+        raise NotFoundError(f"no product with id {product_id}")
+    return product
+
+
+def product_view(session: Session, product_id: int) -> ProductView:
+    """One product with files, parameters, components and lineage.
+
+    :raises NotFoundError: for an unknown id.
+    """
+    product = get_product(session, product_id)
+    mission = session.get_one(Mission, product.product_class.mission_id).code
+    order = processor = None
+    inputs: list[ProductRow] = []
+    if product.job_step_id is not None:
+        step = session.get_one(JobStep, product.job_step_id)
+        job = session.get_one(Job, step.job_id)
+        order_row = session.get_one(ProcessingOrder, job.processing_order_id)
+        order = f"{order_row.id} ({order_row.identifier})"
+        processor = step.configured_processor.identifier if step.configured_processor else None
+        link = product_query_satisfying_product
+        used = session.scalars(
+            select(Product)
+            .join(link, link.c.product_id == Product.id)
+            .join(ProductQuery, ProductQuery.id == link.c.product_query_id)
+            .where(ProductQuery.job_step_id == step.id)
+            .options(selectinload(Product.product_files), selectinload(Product.product_class))
+            .order_by(Product.id)
+            .distinct()
+        ).all()
+        inputs = [_row(p, mission) for p in used]
+    files = session.scalars(
+        select(ProductFile)
+        .where(ProductFile.product_id == product.id)
+        .options(selectinload(ProductFile.processing_facility))
+    ).all()
+    return ProductView(
+        **_row(product, mission).model_dump(),
+        uuid=str(product.uuid),
+        file_class=product.file_class,
+        mode=product.mode,
+        orbit=product.orbit.orbit_number if product.orbit else None,
+        parameters={p.key: p.value for p in product.parameters},
+        files=[
+            ProductFileView(
+                facility=f.processing_facility.name,
+                file_name=f.product_file_name,
+                auxiliary_files=list(f.auxiliary_file_names),
+                storage_path=f.file_path,
+                storage_type=f.storage_type.value,
+                size_bytes=f.file_size_bytes,
+                md5=f.checksum,
+            )
+            for f in files
+        ],
+        components=sorted(c.id for c in product.component_products),
+        enclosing_product=product.enclosing_product_id,
+        processing_order=order,
+        configured_processor=processor,
+        inputs=inputs,
+    )

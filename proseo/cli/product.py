@@ -1,0 +1,174 @@
+"""``proseo product``: list, show and fetch products of the catalogue."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from proseo.catalogue.facilities import get_facility
+from proseo.catalogue.products import get_product, list_products, product_view
+from proseo.cli.context import cli_context
+from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
+from proseo.config import Settings
+from proseo.db import Database
+from proseo.errors import InvalidInputError, NotFoundError
+from proseo.model import Mission, ProductFile
+from proseo.plugins import get_mission_plugin
+from proseo.storage.factory import facility_storage_settings, open_storage
+
+app = typer.Typer(help="Products in the catalogue.", no_args_is_help=True)
+console = make_console()
+
+
+def _time(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(field, value, "is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise InvalidInputError(field, value, "needs a time zone (e.g. Z for UTC)")
+    return moment
+
+
+@app.command("list")
+def product_list(
+    ctx: typer.Context,
+    mission: str | None = typer.Option(None, "--mission", "-m", help="Only this mission."),
+    product_type: str | None = typer.Option(None, "--class", "-c", help="Only this class."),
+    sensing_from: str | None = typer.Option(None, "--from", help="Sensing stop after (UTC)."),
+    sensing_to: str | None = typer.Option(None, "--to", help="Sensing start before (UTC)."),
+    with_files: bool = typer.Option(
+        False, "--with-files", help="Only products with files (no placeholders)."
+    ),
+    offset: int = typer.Option(0, "--offset", help="Skip this many."),
+    limit: int = typer.Option(50, "--limit", help="At most this many."),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """List products, newest sensing first, with paging."""
+    with cli_context(ctx).database.transaction() as session:
+        page = list_products(
+            session,
+            mission=mission,
+            product_type=product_type,
+            sensing_from=_time(sensing_from, "--from"),
+            sensing_to=_time(sensing_to, "--to"),
+            with_files_only=with_files,
+            offset=offset,
+            limit=limit,
+        )
+    render(
+        page.products,
+        fmt,
+        title=f"Products {offset + 1}-{offset + len(page.products)} of {page.total}",
+    )
+
+
+def fetch_product_file(
+    database: Database, settings: Settings, product_id: int, target: Path
+) -> tuple[str, str, Path]:
+    """Copy the main file of product ``product_id`` (at the default facility) from storage
+    into folder ``target``.
+
+    :returns: mission code, product type and the local path.
+    :raises NotFoundError: when the product does not exist or has no file there.
+    """
+    with database.transaction() as session:
+        product = get_product(session, product_id)
+        facility = get_facility(session, None)
+        file = next(
+            (f for f in product.product_files if f.processing_facility_id == facility.id), None
+        )
+        if file is None:
+            raise NotFoundError(f"product {product_id} has no file at facility {facility.name}")
+        assert isinstance(file, ProductFile)
+        mission = session.get_one(Mission, product.product_class.mission_id).code
+        product_type = product.product_class.product_type
+        key = f"{file.file_path}/{file.product_file_name}"
+        storage = open_storage(
+            facility_storage_settings(
+                facility.storage_type.value, facility.storage_settings, settings.storage_root
+            )
+        )
+        name = file.product_file_name
+    return mission, product_type, storage.get(key, target / name)
+
+
+@app.command("show")
+def product_show(
+    ctx: typer.Context,
+    product_id: int,
+    stats: bool = typer.Option(
+        False, "--stats", help="Statistics of the main file (from the mission plug-in)."
+    ),
+    quicklook: Path | None = typer.Option(
+        None, "--quicklook", help="Write a PNG quicklook here (from the mission plug-in)."
+    ),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Show a product: files with sizes and MD5, parameters, and its lineage."""
+    context = cli_context(ctx)
+    with context.database.transaction() as session:
+        view = product_view(session, product_id)
+    statistics: dict[str, str] = {}
+    written = None
+    if stats or quicklook is not None:
+        with tempfile.TemporaryDirectory(prefix="proseo-product-") as folder:
+            mission, product_type, path = fetch_product_file(
+                context.database, context.settings, product_id, Path(folder)
+            )
+            plugin = get_mission_plugin(mission)
+            if stats:
+                statistics = plugin.product_statistics(product_type, path)
+            if quicklook is not None and plugin.quicklook(product_type, path, quicklook):
+                written = quicklook
+    if fmt is OutputFormat.JSON:
+        document = view.model_dump(mode="json")
+        if stats:
+            document["statistics"] = statistics
+        if written is not None:
+            document["quicklook"] = str(written)
+        typer.echo(json.dumps([document], indent=1))
+        return
+    render_fields(view, exclude={"files", "inputs", "parameters"}, title=f"Product {product_id}")
+    for file in view.files:
+        console.print(
+            f"[bold]file[/] {file.file_name} ({file.size_bytes} bytes, MD5 {file.md5}) "
+            f"at {file.facility}: {file.storage_path}"
+            + (f" + {len(file.auxiliary_files)} auxiliary" if file.auxiliary_files else ""),
+            markup=True,
+            highlight=False,
+        )
+    for key, value in sorted(view.parameters.items()):
+        console.print(f"[bold]parameter[/] {key} = {value}", highlight=False)
+    for used in view.inputs:
+        console.print(
+            f"[bold]made from[/] {used.id} {used.product_type} {used.file_name or '(no file)'}",
+            highlight=False,
+        )
+    for key, value in statistics.items():
+        console.print(f"[bold]statistic[/] {key} = {value}", highlight=False)
+    if stats and not statistics:
+        console.print("no statistics for this product class")
+    if quicklook is not None:
+        console.print(
+            f"quicklook written to {written}" if written else "no quicklook for this product class"
+        )
+
+
+@app.command("fetch")
+def product_fetch(
+    ctx: typer.Context,
+    product_id: int,
+    target: Path = typer.Argument(Path("."), help="Folder to copy the main file into."),
+) -> None:
+    """Copy a product's main file out of storage."""
+    context = cli_context(ctx)
+    target.mkdir(parents=True, exist_ok=True)
+    _, _, path = fetch_product_file(context.database, context.settings, product_id, target)
+    console.print(f"{path}")

@@ -1,0 +1,313 @@
+"""The dispatcher with the local executor and the TST processor, on SQLite and PostgreSQL:
+a backward chain runs end to end, failures and retries, input timeouts, idempotent results,
+lost submissions, SKIP LOCKED, and a dispatcher killed with SIGKILL and restarted."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from orderman.service import run_command, run_plan
+from productionplanner.dispatcher import Dispatcher, TickReport
+from productionplanner.executors.local import LocalExecutor
+from proseo.config import Settings, load_settings
+from proseo.db import Database
+from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductFile, StateHistory
+from proseo.model.enums import JobState, JobStepState, OrderState, StatefulEntity
+from proseo.storage import PosixStorage
+from tests.conftest import approved_tst_order
+
+
+def _settings(tmp_path: Path, database: Database) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database.engine.url.render_as_string(hide_password=False),
+    )
+
+
+def _store_inputs(database: Database, settings: Settings) -> None:
+    """Put a real file in storage for every catalogued product file (the TST fixture only
+    catalogues them)."""
+    storage = PosixStorage(settings.storage_root)
+    source = settings.data_dir / "input.dat"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    with database.transaction() as session:
+        for folder, name in session.execute(
+            select(ProductFile.file_path, ProductFile.product_file_name)
+        ):
+            source.write_text(f"{folder}/{name}\n")
+            storage.put(source, f"{folder}/{name}")
+
+
+def _released_order(database: Database, **overrides: Any) -> int:
+    order_id = approved_tst_order(database, **overrides)
+    run_plan(database, order_id)
+    run_command(database, order_id, "release")
+    return order_id
+
+
+def _run_log(tmp_path: Path) -> Path:
+    return tmp_path / "runs.log"
+
+
+def _drain(dispatcher: Dispatcher, seconds: float = 120) -> TickReport:
+    return dispatcher.run(interval_s=0.1, until_idle=True, timeout_s=seconds)
+
+
+def _order(database: Database, order_id: int) -> ProcessingOrder:
+    with database.transaction() as session:
+        order = session.get_one(ProcessingOrder, order_id)
+        session.expunge(order)
+        return order
+
+
+def _step_states(database: Database, order_id: int) -> collections.Counter[JobStepState]:
+    with database.transaction() as session:
+        return collections.Counter(
+            session.scalars(
+                select(JobStep.state).join(Job).where(Job.processing_order_id == order_id)
+            )
+        )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tst: Database) -> Settings:
+    settings = _settings(tmp_path, tst)
+    _store_inputs(tst, settings)
+    return settings
+
+
+def test_backward_chain_runs_end_to_end(tst: Database, settings: Settings, tmp_path: Path) -> None:
+    order_id = _released_order(
+        tst, dynamic_processing_parameters={"tstRunLog": str(_run_log(tmp_path))}
+    )
+    assert _step_states(tst, order_id) == {JobStepState.READY: 2, JobStepState.WAITING_INPUT: 2}
+    dispatcher = Dispatcher(tst, settings)
+    report = _drain(dispatcher)
+    assert report.idle
+    assert report.failed == 0
+    order = _order(tst, order_id)
+    assert order.state is OrderState.COMPLETED, order.state_message
+    assert _step_states(tst, order_id) == {JobStepState.COMPLETED: 4}
+    storage = PosixStorage(settings.storage_root)
+    with tst.transaction() as session:
+        jobs = session.scalars(select(Job).where(Job.processing_order_id == order_id)).all()
+        assert {j.state for j in jobs} == {JobState.COMPLETED}
+        outputs = session.execute(
+            select(Product, ProductFile)
+            .join(JobStep, Product.job_step_id == JobStep.id)
+            .join(Job)
+            .join(ProductFile, ProductFile.product_id == Product.id)
+            .where(Job.processing_order_id == order_id)
+        ).all()
+        # two jobs x (L1B with two components, L2): six files, every one in storage with
+        # the recorded size and MD5
+        assert len(outputs) == 8
+        for product, file in outputs:
+            key = f"{file.file_path}/{file.product_file_name}"
+            data = (settings.storage_root / key).read_bytes()
+            assert len(data) == file.file_size_bytes
+            assert hashlib.md5(data).hexdigest() == file.checksum
+            assert product.generation_time is not None
+            assert file.product_file_name.startswith(
+                f"TST_{product.file_class or 'OPER'}_{product.product_class.product_type}"
+            ) or file.product_file_name.startswith("TST_")
+        # the L2 step read the L1B_RA component made by the L1B step of its job
+        l2 = [p for p, _ in outputs if p.product_class.product_type == "L2________"]
+        text = (
+            settings.storage_root
+            / next(f for p, f in outputs if p.id == l2[0].id).file_path
+            / next(f for p, f in outputs if p.id == l2[0].id).product_file_name
+        ).read_text()
+        assert "input TST_" in text
+        assert "L1B_RA____" in text
+        step = session.scalars(
+            select(JobStep).join(Job).where(Job.processing_order_id == order_id)
+        ).first()
+        assert step is not None
+        assert step.attempt == 1
+        assert step.exit_code == 0
+        assert step.processing_start_time is not None
+        assert step.processing_completion_time is not None
+        assert "TST processor" in (step.processing_stdout or "")
+        history = session.scalars(
+            select(StateHistory.to_state)
+            .where(
+                StateHistory.entity_type == StatefulEntity.JOB_STEP,
+                StateHistory.entity_id == step.id,
+            )
+            .order_by(StateHistory.id)
+        ).all()
+        assert history[-2:] == ["RUNNING", "COMPLETED"]
+    assert storage.exists(f"{outputs[0][1].file_path}/{outputs[0][1].product_file_name}")
+    runs = _run_log(tmp_path).read_text().splitlines()
+    assert len(runs) == 4
+    assert len(set(runs)) == 4
+    # a second dispatcher over the same manifests changes nothing
+    again = Dispatcher(tst, settings).run(once=True)
+    assert not again.changed
+    with tst.transaction() as session:
+        # 29 L0 granules and one AUX_ORB___ from the fixture, eight outputs
+        assert session.scalar(select(func.count(ProductFile.id))) == 30 + 8
+
+
+def test_failures_are_retried_then_fail_the_order(
+    tst: Database, settings: Settings, tmp_path: Path
+) -> None:
+    order_id = _released_order(
+        tst,
+        max_retries=1,
+        dynamic_processing_parameters={
+            "tstRunLog": str(_run_log(tmp_path)),
+            "tstFailTypes": "L2________",
+        },
+    )
+    report = _drain(Dispatcher(tst, settings))
+    assert report.idle
+    order = _order(tst, order_id)
+    assert order.state is OrderState.FAILED
+    assert order.has_failed_job_steps
+    assert "failed with exit code 200" in (order.state_message or "")
+    assert _step_states(tst, order_id) == {JobStepState.COMPLETED: 2, JobStepState.FAILED: 2}
+    runs = collections.Counter(
+        line.split("_")[2] for line in _run_log(tmp_path).read_text().splitlines()
+    )
+    assert runs == {"L1B": 2, "L2": 4}  # each L2 step: attempt 1, automatic retry, attempt 2
+    with tst.transaction() as session:
+        failed = session.scalars(
+            select(JobStep)
+            .join(Job)
+            .where(Job.processing_order_id == order_id, JobStep.state == JobStepState.FAILED)
+        ).all()
+        assert {s.attempt for s in failed} == {2}
+        assert all(s.is_failed and s.exit_code == 200 for s in failed)
+        assert all("told to fail" in (s.processing_stderr or "") for s in failed)
+        assert session.scalars(
+            select(Job.state).where(Job.processing_order_id == order_id)
+        ).all() == [JobState.FAILED, JobState.FAILED]
+    # the operator's retry puts the failed steps back; their outputs are still missing
+    _, retried = run_command(tst, order_id, "retry")
+    assert retried == 2
+    assert _order(tst, order_id).state is OrderState.PLANNED
+
+
+def test_input_timeout_fails_or_releases(tst: Database, settings: Settings) -> None:
+    # orbit 3 has 80 % of its L0: the L1B step waits (MINCOVER(90))
+    spec = {"requested_product_classes": ["L1B_______"], "input_data_timeout_s": 1}
+    orbit3 = {"orbits": [{"spacecraft": "TST1", "from": 3, "to": 3}]}
+    failing = _released_order(tst, identifier="FAIL", **spec, **orbit3)
+    releasing = _released_order(
+        tst, identifier="RELEASE", release_on_input_timeout=True, **spec, **orbit3
+    )
+    dispatcher = Dispatcher(tst, settings)
+    assert dispatcher.run(once=True).timed_out == 0
+    time.sleep(1.1)
+    report = _drain(dispatcher)
+    assert report.timed_out == 2
+    assert _order(tst, failing).state is OrderState.FAILED
+    assert "input data timeout" in (_order(tst, failing).state_message or "")
+    assert _order(tst, releasing).state is OrderState.COMPLETED  # ran with 4 of 5 granules
+
+
+def test_lost_submission_is_submitted_again_once(
+    tst: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """The dispatcher commits RUNNING, then dies before the executor got the run."""
+
+    class Dying(LocalExecutor):
+        def submit(self, specs: Any) -> Any:
+            raise KeyboardInterrupt
+
+    order_id = _released_order(
+        tst, dynamic_processing_parameters={"tstRunLog": str(_run_log(tmp_path))}
+    )
+    dying = Dispatcher(tst, settings, executors={"localhost": Dying(tmp_path / "pids")})
+    with pytest.raises(KeyboardInterrupt):
+        dying.tick()
+    assert _step_states(tst, order_id)[JobStepState.RUNNING] == 2
+    fresh = Dispatcher(tst, settings, executors={"localhost": LocalExecutor(tmp_path / "pids", 4)})
+    first = fresh.tick()
+    assert first.resubmitted == 2
+    _drain(fresh)
+    assert _order(tst, order_id).state is OrderState.COMPLETED
+    runs = _run_log(tmp_path).read_text().splitlines()
+    assert len(runs) == 4
+    assert len(set(runs)) == 4
+
+
+def test_skip_locked_leaves_locked_steps_to_another_dispatcher(
+    tst: Database, settings: Settings, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SKIP LOCKED is a PostgreSQL feature; SQLite serialises writers")
+    order_id = _released_order(tst, orbits=[{"spacecraft": "TST1", "from": 4, "to": 6}])
+    other = Session(tst.engine)
+    try:
+        locked = other.scalars(
+            select(JobStep.id)
+            .join(Job)
+            .where(Job.processing_order_id == order_id, JobStep.state == JobStepState.READY)
+            .order_by(JobStep.id)
+            .limit(2)
+            .with_for_update(skip_locked=True)
+        ).all()
+        assert len(locked) == 2
+        report = Dispatcher(tst, settings).run(once=True)
+        assert report.submitted == 1  # three L1B steps ready, two locked by the other
+        with tst.transaction() as session:
+            states = session.scalars(select(JobStep.state).where(JobStep.id.in_(locked))).all()
+        assert set(states) == {JobStepState.READY}
+    finally:
+        other.rollback()
+        other.close()
+    _drain(Dispatcher(tst, settings))
+
+
+def test_dispatcher_killed_and_restarted_runs_nothing_twice(
+    tst: Database, settings: Settings, tmp_path: Path
+) -> None:
+    order_id = _released_order(
+        tst,
+        orbits=[{"spacecraft": "TST1", "from": 4, "to": 6}],
+        dynamic_processing_parameters={
+            "tstRunLog": str(_run_log(tmp_path)),
+            "tstSleepSeconds": "2",
+        },
+    )
+    env = {
+        **os.environ,
+        "PROSEO_DATA_DIR": str(settings.data_dir),
+        "PROSEO_DATABASE_URL": settings.effective_database_url,
+    }
+    command = [sys.executable, "-m", "proseo", "dispatcher", "run", "--interval", "0.2"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=False)
+    deadline = time.monotonic() + 60
+    while _step_states(tst, order_id)[JobStepState.RUNNING] < 3:
+        assert time.monotonic() < deadline, "the dispatcher never started the steps"
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    second = subprocess.run(
+        [*command, "--until-idle", "--timeout", "120"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert second.returncode == 0, second.stderr
+    assert _order(tst, order_id).state is OrderState.COMPLETED
+    runs = _run_log(tmp_path).read_text().splitlines()
+    # orbits 4, 5 and 6 each make L1B then L2
+    assert len(runs) == 6, runs
+    assert len(set(runs)) == 6, runs
