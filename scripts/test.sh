@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: virtual environment, install, lint, type check,
-# and pytest on SQLite and on a private throwaway PostgreSQL cluster (started by the tests).
+# and pytest on SQLite and on a private throwaway PostgreSQL cluster, with a real single-node
+# Slurm (both started by the tests; Slurm is installed with apt-get when missing).
 # Extra arguments go to pytest, e.g. scripts/test.sh -k states
 source "$(dirname "$0")/bootstrap.sh"
 
@@ -18,5 +19,5 @@ ruff check .
 ruff format --check .
 echo "== mypy"
 mypy .
-echo "== pytest (SQLite and PostgreSQL)"
-PROSEO_REQUIRE_POSTGRES=1 python -m pytest "$@"
+echo "== pytest (SQLite and PostgreSQL; a real single-node Slurm started by the tests)"
+PROSEO_REQUIRE_POSTGRES=1 PROSEO_REQUIRE_SLURM="${PROSEO_REQUIRE_SLURM:-1}" python -m pytest "$@"

@@ -28,8 +28,10 @@ from orderman.orders import create_order, parse_order_spec
 from orderman.service import run_command, run_plan
 from proseo.catalogue.facilities import default_facility
 from proseo.catalogue.sync import sync_mission
+from proseo.config import Settings, load_settings
 from proseo.db import Database, create_database_engine
 from proseo.model import Base, Product, ProductClass, ProductFile
+from proseo.storage import PosixStorage
 from tests.pgcluster import PostgresCluster
 
 # Property tests are derandomized by default so CI is repeatable; set
@@ -268,3 +270,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if required and _pg_outcomes["skipped"]:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def settings_for(tmp_path: Path, database: Database) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=database.engine.url.render_as_string(hide_password=False),
+    )
+
+
+def store_catalogued_files(database: Database, settings: Settings) -> None:
+    """Put a real file in storage for every catalogued product file (the TST fixture only
+    catalogues them)."""
+    storage = PosixStorage(settings.storage_root)
+    source = settings.data_dir / "input.dat"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    with database.transaction() as session:
+        for folder, name in session.execute(
+            select(ProductFile.file_path, ProductFile.product_file_name)
+        ):
+            source.write_text(f"{folder}/{name}\n")
+            storage.put(source, f"{folder}/{name}")
+
+
+@pytest.fixture
+def tst_settings(tmp_path: Path, tst: Database) -> Settings:
+    """Settings on the TST database with a data directory under ``tmp_path``, and a real file
+    in storage for every product file the TST fixture catalogued."""
+    settings = settings_for(tmp_path, tst)
+    store_catalogued_files(tst, settings)
+    return settings

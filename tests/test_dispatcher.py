@@ -21,33 +21,12 @@ from sqlalchemy.orm import Session
 from orderman.service import run_command, run_plan
 from productionplanner.dispatcher import Dispatcher, TickReport
 from productionplanner.executors.local import LocalExecutor
-from proseo.config import Settings, load_settings
+from proseo.config import Settings
 from proseo.db import Database
 from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductFile, StateHistory
 from proseo.model.enums import JobState, JobStepState, OrderState, StatefulEntity
 from proseo.storage import PosixStorage
 from tests.conftest import approved_tst_order
-
-
-def _settings(tmp_path: Path, database: Database) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "data",
-        database_url=database.engine.url.render_as_string(hide_password=False),
-    )
-
-
-def _store_inputs(database: Database, settings: Settings) -> None:
-    """Put a real file in storage for every catalogued product file (the TST fixture only
-    catalogues them)."""
-    storage = PosixStorage(settings.storage_root)
-    source = settings.data_dir / "input.dat"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    with database.transaction() as session:
-        for folder, name in session.execute(
-            select(ProductFile.file_path, ProductFile.product_file_name)
-        ):
-            source.write_text(f"{folder}/{name}\n")
-            storage.put(source, f"{folder}/{name}")
 
 
 def _released_order(database: Database, **overrides: Any) -> int:
@@ -82,10 +61,8 @@ def _step_states(database: Database, order_id: int) -> collections.Counter[JobSt
 
 
 @pytest.fixture
-def settings(tmp_path: Path, tst: Database) -> Settings:
-    settings = _settings(tmp_path, tst)
-    _store_inputs(tst, settings)
-    return settings
+def settings(tst_settings: Settings) -> Settings:
+    return tst_settings
 
 
 def test_backward_chain_runs_end_to_end(tst: Database, settings: Settings, tmp_path: Path) -> None:

@@ -1,0 +1,161 @@
+"""A real single-node Slurm on localhost for the tests (Debian's Slurm 22.05).
+
+Installs ``slurmctld slurmd slurm-client munge`` with apt-get when they are missing (as root),
+starts ``munged`` as user munge, then ``slurmctld`` and ``slurmd`` with a configuration in a
+private folder (free ports, state and logs under it, 16 pretend CPUs so small jobs run side
+by side, a scheduler without its 3 s rhythm). Clients find it through ``SLURM_CONF``.
+The settings that work on these machines are the shared INFRA notes'.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
+
+
+class SlurmUnavailable(RuntimeError):
+    """Slurm cannot be installed or started here (the message says why)."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _install() -> None:
+    if all(shutil.which(tool) for tool in ("sbatch", "slurmctld", "slurmd", "munged")):
+        return
+    if os.geteuid() != 0:
+        raise SlurmUnavailable("Slurm is not installed and installing it needs root")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+    result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:  # stale package lists: update once and try again
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+        result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SlurmUnavailable(f"apt-get install {' '.join(PACKAGES)} failed: {result.stderr}")
+
+
+def _start_munge() -> None:
+    socket_path = Path("/run/munge/munge.socket.2")
+    if socket_path.exists():
+        probe = subprocess.run(["munge", "-n"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return
+    Path("/run/munge").mkdir(parents=True, exist_ok=True)
+    shutil.chown("/run/munge", "munge", "munge")
+    if not Path("/etc/munge/munge.key").exists():
+        subprocess.run(["mungekey", "--create"], check=True)
+        shutil.chown("/etc/munge/munge.key", "munge", "munge")
+    subprocess.run(["runuser", "-u", "munge", "--", "munged", "--force"], check=True)
+    for _ in range(50):
+        if subprocess.run(["munge", "-n"], capture_output=True, check=False).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise SlurmUnavailable("munged did not start")
+
+
+class SlurmCluster:
+    """One controller and one node on localhost; ``env`` holds ``SLURM_CONF``."""
+
+    def __init__(self, folder: Path, partition: str = "proseo") -> None:
+        self.folder = folder
+        self.partition = partition
+        self.conf = folder / "slurm.conf"
+        self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
+        self._daemons: list[subprocess.Popen[bytes]] = []
+
+    def _write_conf(self) -> None:
+        for sub in ("state", "spool", "log"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        f = self.folder
+        self.conf.write_text(
+            "\n".join(
+                [
+                    "ClusterName=proseo-test",
+                    "SlurmctldHost=localhost(127.0.0.1)",
+                    f"SlurmctldPort={_free_port()}",
+                    f"SlurmdPort={_free_port()}",
+                    "SlurmUser=root",
+                    "SlurmdUser=root",
+                    "AuthType=auth/munge",
+                    "ProctrackType=proctrack/linuxproc",
+                    "TaskPlugin=task/none",
+                    "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_CPU",
+                    "AccountingStorageType=accounting_storage/none",
+                    "JobCompType=jobcomp/filetxt",
+                    f"JobCompLoc={f / 'log' / 'jobcomp.txt'}",
+                    "MpiDefault=none",
+                    "ReturnToService=2",
+                    "MinJobAge=300",
+                    "SchedulerParameters=batch_sched_delay=0,sched_min_interval=0",
+                    "SlurmdParameters=config_overrides",
+                    f"StateSaveLocation={f / 'state'}",
+                    f"SlurmdSpoolDir={f / 'spool'}",
+                    f"SlurmctldPidFile={f / 'slurmctld.pid'}",
+                    f"SlurmdPidFile={f / 'slurmd.pid'}",
+                    f"SlurmctldLogFile={f / 'log' / 'slurmctld.log'}",
+                    f"SlurmdLogFile={f / 'log' / 'slurmd.log'}",
+                    "NodeName=localhost NodeAddr=127.0.0.1 CPUs=16 RealMemory=16000 State=UNKNOWN",
+                    f"PartitionName={self.partition} Nodes=localhost Default=YES "
+                    "MaxTime=INFINITE State=UP",
+                    "",
+                ]
+            )
+        )
+
+    def start(self, timeout_s: float = 60) -> SlurmCluster:
+        """Install if needed, start the daemons, wait until the node is idle.
+
+        :raises SlurmUnavailable: when that does not work (with the daemon logs).
+        """
+        _install()
+        _start_munge()
+        self._write_conf()
+        for command in (["slurmctld", "-D", "-i"], ["slurmd", "-D", "-N", "localhost"]):
+            self._daemons.append(
+                subprocess.Popen(
+                    command,
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=(self.folder / "log" / f"{command[0]}.stderr").open("wb"),
+                )
+            )
+            time.sleep(0.3)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = subprocess.run(
+                ["sinfo", "-h", "-N", "-o", "%T"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            if state in ("idle", "mixed", "allocated"):
+                return self
+            time.sleep(0.3)
+        self.stop()
+        logs = "\n".join(
+            p.read_text(errors="replace")[-2000:] for p in sorted((self.folder / "log").glob("*"))
+        )
+        raise SlurmUnavailable(f"the Slurm node did not become idle in {timeout_s} s:\n{logs}")
+
+    def stop(self) -> None:
+        """Stop both daemons (running jobs are killed with the node)."""
+        for daemon in reversed(self._daemons):
+            daemon.terminate()
+        for daemon in self._daemons:
+            try:
+                daemon.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+        self._daemons.clear()
