@@ -38,7 +38,7 @@ from proseo.model import (
     Spacecraft,
 )
 from proseo.model.order import product_query_satisfying_product
-from proseo.plugins import ProductMetadata, get_mission_plugin
+from proseo.plugins import MissionPlugin, ProductMetadata, get_mission_plugin
 from proseo.storage import product_key
 from proseo.storage.factory import facility_storage_settings
 
@@ -185,6 +185,7 @@ def _add_outputs(
     descriptions: dict[int, dict[str, Any]],
 ) -> None:
     spacecraft = aliased(Spacecraft)
+    plugins: dict[str, MissionPlugin] = {}
     for chunk in _chunks(ids):
         rows = session.execute(
             select(
@@ -219,7 +220,8 @@ def _add_outputs(
         ) in rows:
             assert step_id is not None
             description = descriptions[step_id]
-            plugin = get_mission_plugin(description["mission"])
+            code = description["mission"]
+            plugin = plugins.get(code) or plugins.setdefault(code, get_mission_plugin(code))
             name = plugin.output_file_name(
                 ProductMetadata(
                     product_type=product_type,

@@ -8,6 +8,7 @@ names into :class:`ProductMetadata`, and names output files.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,20 +103,38 @@ class MissionPlugin(ABC):
 
         :raises ConfigurationError: when the mission has no template or it fails to render.
         """
-        from jinja2 import Environment, StrictUndefined, TemplateError
+        from jinja2 import TemplateError
 
-        definition = self.definition()
-        if not definition.product_file_template:
-            raise ConfigurationError(f"mission {definition.code} has no product file template")
-        environment = Environment(undefined=StrictUndefined, autoescape=False)
-        environment.filters["compact"] = compact_time
+        code, text = self._file_template()
+        if not text:
+            raise ConfigurationError(f"mission {code} has no product file template")
         try:
-            template = environment.from_string(definition.product_file_template)
-            return template.render(**vars(product), mission=definition.code, **context).strip()
+            name: str = _compiled(text).render(**vars(product), mission=code, **context)
         except TemplateError as error:
             raise ConfigurationError(
-                f"mission {definition.code}: product file template failed: {error}"
+                f"mission {code}: product file template failed: {error}"
             ) from error
+        return name.strip()
+
+    def _file_template(self) -> tuple[str, str | None]:
+        """Mission code and product file template (read once: dispatching names thousands
+        of outputs)."""
+        cached: tuple[str, str | None] | None = self.__dict__.get("_proseo_file_template")
+        if cached is None:
+            definition = self.definition()
+            cached = (definition.code, definition.product_file_template)
+            self.__dict__["_proseo_file_template"] = cached
+        return cached
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(text: str) -> Any:
+    """A compiled product file template (Jinja2, strict undefined, filter ``compact``)."""
+    from jinja2 import Environment, StrictUndefined
+
+    environment = Environment(undefined=StrictUndefined, autoescape=False)
+    environment.filters["compact"] = compact_time
+    return environment.from_string(text)
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
