@@ -622,3 +622,28 @@ class Dispatcher:
 
 def _parse(text: str | None) -> datetime | None:
     return None if not text else datetime.fromisoformat(text)
+
+
+def start_dispatcher(database: Database, settings: Settings, interval_s: float) -> Any:
+    """Run dispatcher rounds every ``interval_s`` seconds in a background thread
+    (APScheduler; used by ``proseo serve --dispatch-interval``).
+
+    :returns: the running scheduler (call ``shutdown()`` to stop it).
+    """
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    dispatcher = Dispatcher(database, settings, name="server dispatcher")
+
+    def round_() -> None:
+        try:
+            report = dispatcher.tick()
+        except Exception:  # a failed round is logged; the next one tries again
+            log.exception("dispatcher round failed")
+            return
+        if report.changed:
+            log.info("dispatcher: %s", report.line())
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(round_, "interval", seconds=interval_s, max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler

@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy import select
 
 from productionplanner.readiness import recheck_waiting_job_steps
+from proseo.config import Settings
 from proseo.db import Database
 from proseo.model import JobStep
 from proseo.model.enums import JobStepState
@@ -32,7 +33,11 @@ def _free_port() -> int:
         return port
 
 
-def test_server_drives_an_order_over_http(tst: Database, tmp_path: Path) -> None:
+def test_server_drives_an_order_over_http(
+    tst: Database, tst_settings: Settings, tmp_path: Path
+) -> None:
+    """A whole order through HTTP only: create, approve, plan, release; the server's own
+    dispatcher runs it to COMPLETED; products and job steps with logs are served."""
     port = _free_port()
     url = tst.engine.url.render_as_string(hide_password=False)
     proseo = str(Path(sys.executable).parent / "proseo")
@@ -42,12 +47,14 @@ def test_server_drives_an_order_over_http(tst: Database, tmp_path: Path) -> None
             "--database-url",
             url,
             "--data-dir",
-            str(tmp_path),
+            str(tst_settings.data_dir),
             "serve",
             "--port",
             str(port),
             "--sweep-interval",
             "0",
+            "--dispatch-interval",
+            "0.3",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -74,8 +81,27 @@ def test_server_drives_an_order_over_http(tst: Database, tmp_path: Path) -> None
         assert httpx.post(f"{base}/orders/{order_id}/plan").json()["job_steps"] == 2
         released = httpx.post(f"{base}/orders/{order_id}/release").json()
         assert released["result"] == {"READY": 1, "WAITING_INPUT": 1}
-        shown = httpx.get(f"{base}/orders/{order_id}").json()
-        assert shown["state"] == "RELEASED"
+        deadline = time.monotonic() + 60
+        while (shown := httpx.get(f"{base}/orders/{order_id}").json())["state"] != "COMPLETED":
+            assert time.monotonic() < deadline, shown
+            time.sleep(0.2)
+        assert [s["state"] for s in shown["job_steps_detail"]] == ["COMPLETED", "COMPLETED"]
+        step = shown["job_steps_detail"][1]
+        detail = httpx.get(f"{base}/jobsteps/{step['id']}").json()
+        assert "TST processor" in detail["log"]
+        assert detail["exit_code"] == 0
+        page = httpx.get(
+            f"{base}/products",
+            params={"product_class": "L2________", "with_files": "true", "limit": 1},
+        ).json()
+        assert page["total"] == 1
+        (l2,) = page["products"]
+        product = httpx.get(f"{base}/products/{l2['id']}").json()
+        assert product["files"][0]["md5"]
+        assert {p["product_type"] for p in product["inputs"]} >= {"L1B_RA____"}
+        refused = httpx.get(f"{base}/products", params={"limit": 0})
+        assert refused.status_code == 422
+        assert "limit" in refused.text
         assert httpx.get(f"{base}/docs").status_code == 200
     finally:
         server.terminate()

@@ -1,11 +1,15 @@
-"""REST routes of the catalogue: missions, product classes, processors."""
+"""REST routes of the catalogue: missions, product classes, processors, products."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from proseo.api.deps import DbSession
 from proseo.catalogue.missions import MissionSummary, list_missions
+from proseo.catalogue.products import ProductPage, ProductView, list_products, product_view
 from proseo.catalogue.views import (
     MissionView,
     ProcessorRow,
@@ -48,3 +52,33 @@ def get_product_class(code: str, product_type: str, db: DbSession) -> ProductCla
 def get_processors(code: str, db: DbSession) -> list[ProcessorRow]:
     """Processor versions and configured processors of a mission."""
     return list_processors(db, code)
+
+
+@router.get("/products")
+def get_products(
+    db: DbSession,
+    mission: str | None = None,
+    product_class: Annotated[str | None, Query(description="Product type.")] = None,
+    sensing_from: Annotated[datetime | None, Query(description="Sensing stop after (UTC).")] = None,
+    sensing_to: Annotated[datetime | None, Query(description="Sensing start before (UTC).")] = None,
+    with_files: bool = False,
+    offset: int = 0,
+    limit: int = 100,
+) -> ProductPage:
+    """Products, newest sensing first, filtered by mission, class and sensing time, paged."""
+    return list_products(
+        db,
+        mission=mission,
+        product_type=product_class,
+        sensing_from=sensing_from,
+        sensing_to=sensing_to,
+        with_files_only=with_files,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@router.get("/products/{product_id}")
+def get_product(product_id: int, db: DbSession) -> ProductView:
+    """One product with files (sizes, MD5), parameters, components and lineage."""
+    return product_view(db, product_id)

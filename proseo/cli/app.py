@@ -71,6 +71,12 @@ def serve(
     sweep_interval: float = typer.Option(
         300.0, "--sweep-interval", help="Seconds between readiness safety-net sweeps (0: off)."
     ),
+    dispatch_interval: float = typer.Option(
+        0.0,
+        "--dispatch-interval",
+        help="Also run the dispatcher in this process, a round every so many seconds "
+        "(0: off; run 'proseo dispatcher run' separately).",
+    ),
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) on the configured database."""
     import uvicorn
@@ -83,6 +89,10 @@ def serve(
         from productionplanner.readiness import start_sweeper
 
         start_sweeper(application.state.database, sweep_interval)
+    if dispatch_interval > 0:
+        from productionplanner.dispatcher import start_dispatcher
+
+        start_dispatcher(application.state.database, settings, dispatch_interval)
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
 
 
