@@ -185,6 +185,7 @@ class Dispatcher:
             cpus=int(processor.get("cpus") or 1),
             memory_bytes=processor.get("memory_bytes"),
             time_limit_s=processor.get("max_time_s"),
+            image=processor.get("docker_image"),
         )
 
     def _executor(self, facility: ProcessingFacility) -> Executor:

@@ -36,6 +36,7 @@ class RunSpec:
     cpus: int = 1
     memory_bytes: int | None = None
     time_limit_s: int | None = None
+    image: str | None = None  # container image of the processor (container executors)
 
 
 @dataclass(frozen=True)
