@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from planner.plan import PlanSummary, plan_order
+from productionplanner.readiness import recheck_waiting_job_steps
 from proseo.errors import InvalidStateTransition, PlanningError
 from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductQuery, transition
 from proseo.model.enums import JobState, JobStepState, OrderState
@@ -180,6 +181,10 @@ def release(
     waiting = _move_steps(
         session, order, [JobStepState.PLANNED], JobStepState.WAITING_INPUT, user, command
     )
+    resumed = session.scalar(select(exists().where(steps, JobStep.state == JobStepState.COMPLETED)))
+    if waiting and resumed:  # inputs made while the order was suspended woke no one
+        woken = recheck_waiting_job_steps(session, None, user, order_id=order.id)
+        ready, waiting = ready + woken, waiting - woken
     _move_jobs(session, order, [JobState.PLANNED], JobState.RELEASED, user, command)
     if ready + waiting == 0 and not session.scalar(select(exists().where(steps))):
         transition(session, order, O.COMPLETED, changed_by=user, reason="no job steps")

@@ -69,7 +69,16 @@ DISPATCHABLE_ORDERS = (OrderState.RELEASED, OrderState.RUNNING)
 LOG_LIMIT = 20_000  # characters of stdout/stderr kept per job step
 
 
-COUNTERS = ("submitted", "resubmitted", "completed", "failed", "retried", "woken", "timed_out")
+COUNTERS = (
+    "submitted",
+    "resubmitted",
+    "completed",
+    "failed",
+    "retried",
+    "woken",
+    "timed_out",
+    "cancelled",
+)
 
 
 @dataclass
@@ -83,6 +92,7 @@ class TickReport:
     retried: int = 0
     woken: int = 0
     timed_out: int = 0
+    cancelled: int = 0
     states: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -110,6 +120,7 @@ class TickReport:
             + self.failed
             + self.retried
             + self.timed_out
+            + self.cancelled
         )
 
     @property
@@ -169,6 +180,7 @@ class Dispatcher:
         self._given = dict(executors or {})
         self._executors: dict[int, Executor] = {}
         self._submissions: dict[str, Submission] = {}
+        self._facility_of: dict[str, int] = {}  # run key -> facility id
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -197,6 +209,10 @@ class Dispatcher:
                 else make_executor(facility, self.settings.data_dir.resolve())
             )
         return self._executors[facility.id]
+
+    def _track(self, facility: ProcessingFacility, submission: Submission) -> None:
+        self._submissions[submission.run_key] = submission
+        self._facility_of[submission.run_key] = facility.id
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -267,16 +283,28 @@ class Dispatcher:
                     JobStep.state == JobStepState.RUNNING,
                 )
             ).all()
+        steps = {f"proseo-{sid}-{attempt}": (sid, attempt) for sid, attempt in running}
+        # runs whose job step was taken back meanwhile (suspend --force, reset): stop them
+        orphans = [
+            submission
+            for key, submission in self._submissions.items()
+            if self._facility_of.get(key) == facility.id and key not in steps
+        ]
+        if orphans:
+            self._executor(facility).cancel(orphans)
+            for submission in orphans:
+                self._submissions.pop(submission.run_key, None)
+                log.info("cancelled %s: its job step no longer runs", submission.run_key)
+            report.cancelled += len(orphans)
         if not running:
             return
-        steps = {f"proseo-{sid}-{attempt}": (sid, attempt) for sid, attempt in running}
         manifests = {key: self.run_dir(key) / "manifest.json" for key in steps}
         finished = [key for key in steps if manifests[key].exists()]
         pending = [key for key in steps if key not in finished]
         executor = self._executor(facility)
         unknown = [key for key in pending if key not in self._submissions]
         for submission in executor.adopt(unknown) if unknown else []:
-            self._submissions[submission.run_key] = submission
+            self._track(facility, submission)
         known = [self._submissions[key] for key in pending if key in self._submissions]
         statuses = executor.poll(known) if known else {}
         crashed: list[str] = []
@@ -323,7 +351,7 @@ class Dispatcher:
                     continue
                 specs.append(self._spec(key, description))
             for submission in executor.submit(specs):
-                self._submissions[submission.run_key] = submission
+                self._track(facility, submission)
                 report.resubmitted += 1
                 log.info("re-submitted %s (its executor did not know it)", submission.run_key)
 
@@ -617,7 +645,7 @@ class Dispatcher:
         # Committed: the steps are RUNNING with their run keys. Runs the executor does not
         # take now (its own capacity) are submitted again by the next collect.
         for submission in self._executor(facility).submit(specs):
-            self._submissions[submission.run_key] = submission
+            self._track(facility, submission)
             report.submitted += 1
 
 

@@ -27,11 +27,15 @@ from proseo.model.states import bulk_transition
 
 
 def recheck_waiting_job_steps(
-    session: Session, product_class_ids: Iterable[int] | None = None, changed_by: str | None = None
+    session: Session,
+    product_class_ids: Iterable[int] | None = None,
+    changed_by: str | None = None,
+    *,
+    order_id: int | None = None,
 ) -> int:
     """Re-evaluate the unsatisfied queries of WAITING_INPUT job steps (for the given input
-    product classes, or all) and make the job steps whose mandatory inputs are now all
-    available READY.
+    product classes, or all; of one order, or all) and make the job steps whose mandatory
+    inputs are now all available READY.
 
     :returns: the number of job steps made READY.
     """
@@ -52,6 +56,8 @@ def recheck_waiting_job_steps(
             ProductQuery.rule_text.is_not(None),
         )
     )
+    if order_id is not None:
+        query = query.where(Job.processing_order_id == order_id)
     if product_class_ids is not None:
         ids = list(product_class_ids)
         if not ids:

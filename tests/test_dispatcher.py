@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from orderman.service import run_command, run_plan
 from productionplanner.dispatcher import Dispatcher, TickReport
+from productionplanner.executors import ExecutorStatus, Submission
 from productionplanner.executors.local import LocalExecutor
 from proseo.config import Settings
 from proseo.db import Database
@@ -288,3 +289,50 @@ def test_dispatcher_killed_and_restarted_runs_nothing_twice(
     # orbits 4, 5 and 6 each make L1B then L2
     assert len(runs) == 6, runs
     assert len(set(runs)) == 6, runs
+
+
+def test_suspend_while_running_then_resume(
+    tst: Database, settings: Settings, tmp_path: Path
+) -> None:
+    order_id = _released_order(
+        tst,
+        orbits=[{"spacecraft": "TST1", "from": 4, "to": 6}],
+        dynamic_processing_parameters={
+            "tstRunLog": str(_run_log(tmp_path)),
+            "tstSleepSeconds": "1",
+        },
+    )
+    dispatcher = Dispatcher(tst, settings)
+    assert dispatcher.tick().submitted == 3  # the three L1B steps
+    assert _order(tst, order_id).state is OrderState.RUNNING
+    _, still_running = run_command(tst, order_id, "suspend")
+    assert still_running == 3
+    assert _order(tst, order_id).state is OrderState.SUSPENDING
+    _drain(dispatcher)  # the running steps finish; nothing new starts
+    assert _order(tst, order_id).state is OrderState.PLANNED
+    assert _step_states(tst, order_id) == {JobStepState.COMPLETED: 3, JobStepState.PLANNED: 3}
+    run_command(tst, order_id, "resume")
+    _drain(dispatcher)
+    assert _order(tst, order_id).state is OrderState.COMPLETED
+    assert len(_run_log(tmp_path).read_text().splitlines()) == 6
+
+
+def test_forced_suspend_stops_the_runs(tst: Database, settings: Settings, tmp_path: Path) -> None:
+    order_id = _released_order(
+        tst,
+        orbits=[{"spacecraft": "TST1", "from": 4, "to": 4}],
+        dynamic_processing_parameters={"tstSleepSeconds": "30"},
+    )
+    dispatcher = Dispatcher(tst, settings)
+    assert dispatcher.tick().submitted == 1
+    run_command(tst, order_id, "suspend", force=True)
+    assert _order(tst, order_id).state is OrderState.PLANNED
+    assert dispatcher.tick().cancelled == 1
+    (run_key,) = [p.name for p in (settings.data_dir / "runs").iterdir() if p.is_dir()]
+    executor = next(iter(dispatcher._executors.values()))
+    deadline = time.monotonic() + 15
+    while executor.poll([Submission(run_key, "-")])[run_key] is ExecutorStatus.RUNNING:
+        assert time.monotonic() < deadline, "the run was not stopped"
+        time.sleep(0.1)
+    assert not (settings.data_dir / "runs" / run_key / "manifest.json").exists()
+    assert _step_states(tst, order_id) == {JobStepState.PLANNED: 2}
