@@ -24,7 +24,11 @@ def run(
     until_idle: bool = typer.Option(
         False, "--until-idle", help="Exit once no job step runs or is ready."
     ),
-    interval: float = typer.Option(2.0, "--interval", help="Seconds between idle rounds."),
+    interval: float | None = typer.Option(
+        None,
+        "--interval",
+        help="Seconds between idle rounds (default: PROSEO_EXECUTOR__POLL_INTERVAL_S, 2).",
+    ),
     timeout: float | None = typer.Option(
         None, "--timeout", help="Exit after this many seconds (exit code 1 if not idle)."
     ),
@@ -33,9 +37,11 @@ def run(
     """Dispatch READY job steps to their facility's executor, collect finished runs, ingest
     their outputs and roll job and order states up. SIGTERM or Ctrl-C stops after the round
     in progress; running processors go on and are adopted by the next dispatcher."""
+    context = cli_context(ctx)
+    if interval is None:
+        interval = context.settings.executor.poll_interval_s
     if interval <= 0:
         raise InvalidInputError("--interval", interval, "must be positive")
-    context = cli_context(ctx)
     dispatcher = Dispatcher(context.database, context.settings)
     stop = {"requested": False}
 

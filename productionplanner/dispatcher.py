@@ -143,17 +143,24 @@ class TickReport:
         )
 
 
-def make_executor(facility: ProcessingFacility, state_dir: Path) -> Executor:
+def make_executor(
+    facility: ProcessingFacility, state_dir: Path, max_local: int | None = None
+) -> Executor:
     """The executor plug-in ``facility.executor_kind`` configured from the facility's
-    ``executor_settings``, with its capacity ``max_job_steps`` and a state folder of its own.
+    ``executor_settings``, with its capacity ``max_job_steps`` (for the local executor at
+    most ``max_local``) and a state folder of its own.
 
-    :raises ConfigurationError: when no executor plug-in of that kind is installed.
+    :raises NotFoundError: when no executor plug-in of that kind is installed.
+    :raises ConfigurationError: when it fails to load.
     """
     cls = load_executor_class(facility.executor_kind)
+    capacity = facility.max_job_steps
+    if facility.executor_kind == "local" and max_local is not None:
+        capacity = min(capacity, max_local)
     executor: Executor = cls.from_settings(
         dict(facility.executor_settings or {}),
         state_dir=state_dir / f"executor-{facility.name}",
-        capacity=facility.max_job_steps,
+        capacity=capacity,
     )
     return executor
 
@@ -206,7 +213,9 @@ class Dispatcher:
             self._executors[facility.id] = (
                 given
                 if given is not None
-                else make_executor(facility, self.settings.data_dir.resolve())
+                else make_executor(
+                    facility, self.settings.data_dir.resolve(), self.settings.executor.max_parallel
+                )
             )
         return self._executors[facility.id]
 

@@ -38,19 +38,15 @@ class StorageSettings(BaseModel):
 
 
 class ExecutorSettings(BaseModel):
-    """How job steps of the default processing facility run.
+    """Limits of this machine for the dispatcher. Which executor a facility uses, and how,
+    is the facility's (``proseo facility set``).
 
-    ``local`` runs subprocesses on this machine (at most ``max_parallel`` at once),
-    ``slurm`` submits with ``sbatch`` to ``slurm_partition``, ``kubernetes`` creates
-    batch/v1 Jobs in ``kubernetes_namespace``.
+    ``max_parallel`` caps the local processes this machine runs at once (the local executor
+    runs at most the smaller of it and the facility's capacity); ``poll_interval_s`` is the
+    default time between idle dispatcher rounds (seconds).
     """
 
-    kind: str = "local"
     max_parallel: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
-    slurm_partition: str | None = None
-    slurm_account: str | None = None
-    kubernetes_namespace: str = "default"
-    kubernetes_image: str | None = None
     poll_interval_s: float = Field(default=2.0, gt=0)
 
 

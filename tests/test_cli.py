@@ -90,3 +90,26 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _proseo(capsys, "mission", "list", "--format", "xml")
     assert code == 2
     assert "xml" in err
+
+
+def test_facility_set_and_list(empty_engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    url = ("--database-url", _url(empty_engine))
+    assert _proseo(capsys, *url, "db", "upgrade")[0] == 0
+    code, _, err = _proseo(capsys, *url, "facility", "set", "--executor", "nosuch")
+    assert code == 3
+    assert "--executor" in err
+    assert "nosuch" in err
+    code, _, err = _proseo(capsys, *url, "facility", "set", "--executor-settings", "[1]")
+    assert code == 3
+    assert "JSON object" in err
+    code, _, _ = _proseo(
+        capsys, *url, "facility", "set", "hpc", "--executor", "slurm",
+        "--executor-settings", '{"partition": "eo"}', "--capacity", "64",
+    )  # fmt: skip
+    assert code == 0
+    code, out, _ = _proseo(capsys, *url, "facility", "list", "--format", "json")
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert rows["hpc"]["executor"] == "slurm"
+    assert rows["hpc"]["executor_settings"] == {"partition": "eo"}
+    assert rows["hpc"]["max_job_steps"] == 64
+    assert rows["localhost"]["executor"] == "local"

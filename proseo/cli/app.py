@@ -16,7 +16,7 @@ from ingestor import cli as ingest_cli
 from orderman import cli as order_cli
 from productionplanner import cli as dispatcher_cli
 from proseo import __version__
-from proseo.cli import catalogue, db, mission, product, rule
+from proseo.cli import catalogue, db, facility, mission, product, rule
 from proseo.cli.context import CliContext
 from proseo.cli.output import make_console
 from proseo.config import load_settings
@@ -33,6 +33,7 @@ app.add_typer(mission.app, name="mission")
 app.add_typer(catalogue.productclass_app, name="productclass")
 app.add_typer(catalogue.processor_app, name="processor")
 app.add_typer(product.app, name="product")
+app.add_typer(facility.app, name="facility")
 app.add_typer(rule.app, name="rule")
 app.add_typer(order_cli.app, name="order")
 app.add_typer(order_cli.jobstep_app, name="jobstep")

@@ -1,0 +1,134 @@
+"""``proseo facility``: processing facilities, their executor, storage and capacity."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from proseo.catalogue.facilities import DEFAULT_FACILITY, default_facility
+from proseo.cli.context import cli_context
+from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render
+from proseo.errors import InvalidInputError, ProseoError
+from proseo.model import ProcessingFacility
+from proseo.model.enums import FacilityState, StorageType
+from proseo.plugins import load_executor_class
+
+app = typer.Typer(help="Processing facilities: executor, storage, capacity.", no_args_is_help=True)
+console = make_console()
+
+
+class FacilityRow(BaseModel):
+    """One facility (``proseo facility list``)."""
+
+    name: str
+    state: str
+    executor: str
+    executor_settings: dict[str, Any]
+    storage: str
+    storage_settings: dict[str, Any]
+    max_job_steps: int
+
+
+def _row(facility: ProcessingFacility) -> FacilityRow:
+    return FacilityRow(
+        name=facility.name,
+        state=facility.state.value,
+        executor=facility.executor_kind,
+        executor_settings=dict(facility.executor_settings or {}),
+        storage=facility.storage_type.value,
+        storage_settings=dict(facility.storage_settings or {}),
+        max_job_steps=facility.max_job_steps,
+    )
+
+
+def _settings(option: str, value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError as error:
+        raise InvalidInputError(option, value, f"is not JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidInputError(option, value, "must be a JSON object")
+    return parsed
+
+
+@app.command("list")
+def facility_list(ctx: typer.Context, fmt: OutputFormat = FORMAT_OPTION) -> None:
+    """List processing facilities (the embedded default 'localhost' is created on first use)."""
+    with cli_context(ctx).database.transaction() as session:
+        default_facility(session)
+        rows = [
+            _row(f)
+            for f in session.scalars(select(ProcessingFacility).order_by(ProcessingFacility.name))
+        ]
+    render(rows, fmt, title="Processing facilities")
+
+
+@app.command("set")
+def facility_set(
+    ctx: typer.Context,
+    name: str = typer.Argument(DEFAULT_FACILITY, help="Facility (created when new)."),
+    executor: str | None = typer.Option(
+        None, "--executor", help="Executor plug-in: local, slurm, kubernetes, ..."
+    ),
+    executor_settings: str | None = typer.Option(
+        None,
+        "--executor-settings",
+        help='JSON, e.g. \'{"partition": "eo", "account": "s5p"}\' for slurm.',
+    ),
+    storage: str | None = typer.Option(None, "--storage", help="POSIX or S3."),
+    storage_settings: str | None = typer.Option(
+        None, "--storage-settings", help='JSON, e.g. \'{"root": "/data/proseo"}\'.'
+    ),
+    capacity: int | None = typer.Option(
+        None, "--capacity", help="Job steps running at once at this facility."
+    ),
+    state: str | None = typer.Option(None, "--state", help="RUNNING, STOPPED or DISABLED."),
+) -> None:
+    """Create or change a facility; the dispatcher picks the change up in its next round."""
+    parsed_executor = _settings("--executor-settings", executor_settings)
+    parsed_storage = _settings("--storage-settings", storage_settings)
+    if executor is not None:
+        try:
+            load_executor_class(executor)
+        except ProseoError as error:
+            raise InvalidInputError("--executor", executor, error.message) from None
+    if capacity is not None and capacity < 1:
+        raise InvalidInputError("--capacity", capacity, "must be at least 1")
+    with cli_context(ctx).database.transaction() as session:
+        if name == DEFAULT_FACILITY:
+            facility = default_facility(session)
+        else:
+            found = session.scalar(
+                select(ProcessingFacility).where(ProcessingFacility.name == name)
+            )
+            facility = found or ProcessingFacility(name=name)
+            session.add(facility)
+        if executor is not None:
+            facility.executor_kind = executor
+        if parsed_executor is not None:
+            facility.executor_settings = parsed_executor
+        if storage is not None:
+            try:
+                facility.storage_type = StorageType(storage.upper())
+            except ValueError:
+                raise InvalidInputError("--storage", storage, "expected POSIX or S3") from None
+        if parsed_storage is not None:
+            facility.storage_settings = parsed_storage
+        if capacity is not None:
+            facility.max_job_steps = capacity
+        if state is not None:
+            try:
+                facility.state = FacilityState(state.upper())
+            except ValueError:
+                raise InvalidInputError(
+                    "--state", state, "expected RUNNING, STOPPED or DISABLED"
+                ) from None
+        session.flush()
+        row = _row(facility)
+    render([row], OutputFormat.TABLE, title=f"Facility {row.name}")
