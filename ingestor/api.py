@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from ingestor.batch import StoredProductEntry, catalogue_stored_products
 from ingestor.service import IngestItem, IngestOutcome, ingest, metadata_from_json
 from proseo.api.deps import database
-from proseo.catalogue.facilities import default_facility
-from proseo.storage import PosixStorage, Storage, check_name
+from proseo.catalogue.facilities import default_facility, storage_of_facility
+from proseo.storage import Storage, check_name
 
 router = APIRouter(tags=["ingestion"])
 
@@ -35,7 +35,7 @@ class IngestResponse(BaseModel):
 
 
 def _storage(request: Request) -> Storage:
-    return PosixStorage(request.app.state.settings.storage_root)
+    return storage_of_facility(request.app.state.database, request.app.state.settings)
 
 
 def _response(outcomes: list[IngestOutcome], woken: int) -> IngestResponse:

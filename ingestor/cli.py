@@ -9,11 +9,11 @@ import typer
 
 from ingestor.pickup import ScanReport, scan_once, watch
 from ingestor.service import IngestItem, ingest, metadata_from_json
+from proseo.catalogue.facilities import storage_of_facility
 from proseo.cli.context import cli_context
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console
 from proseo.errors import InvalidInputError
 from proseo.plugins import ProductMetadata, get_mission_plugin, load_mission_plugins
-from proseo.storage import PosixStorage
 
 console = make_console()
 
@@ -47,7 +47,7 @@ def ingest_command(
     'proseo ingest watch DIR' watches DIR as a pickup point instead (see --interval, --once).
     """
     if paths and paths[0] == Path("watch") and not paths[0].exists():
-        _watch(ctx, paths[1:], interval, once)
+        _watch(ctx, paths[1:], interval, once, facility)
         return
     for path in paths:
         if not path.exists():
@@ -68,9 +68,9 @@ def ingest_command(
             raise InvalidInputError(
                 "paths", [str(p) for p in paths], "no product a mission plug-in recognises"
             )
-    settings = cli_context(ctx).settings
-    storage = PosixStorage(settings.storage_root)
-    report = ingest(cli_context(ctx).database, storage, items, facility)
+    context = cli_context(ctx)
+    storage = storage_of_facility(context.database, context.settings, facility)
+    report = ingest(context.database, storage, items, facility)
     if fmt is OutputFormat.JSON:
         console.print_json(
             json.dumps(
@@ -108,13 +108,15 @@ def _print_scan(report: ScanReport) -> None:
         )
 
 
-def _watch(ctx: typer.Context, folders: list[Path], interval: float, once: bool) -> None:
+def _watch(
+    ctx: typer.Context, folders: list[Path], interval: float, once: bool, facility: str | None
+) -> None:
     if len(folders) != 1 or not folders[0].is_dir():
         raise InvalidInputError(
             "watch folder", [str(f) for f in folders], "give one existing folder"
         )
     context = cli_context(ctx)
-    storage = PosixStorage(context.settings.storage_root)
+    storage = storage_of_facility(context.database, context.settings, facility)
     if once:
         _print_scan(scan_once(context.database, storage, folders[0], settle_s=0))
         return

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -40,7 +39,6 @@ from proseo.model import (
 from proseo.model.order import product_query_satisfying_product
 from proseo.plugins import MissionPlugin, ProductMetadata, get_mission_plugin
 from proseo.storage import product_key
-from proseo.storage.factory import facility_storage_settings
 
 _CHUNK = 500
 
@@ -48,14 +46,6 @@ _CHUNK = 500
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
-
-
-def storage_description(facility: ProcessingFacility, default_root: Path) -> dict[str, Any]:
-    """The storage a wrapper at ``facility`` uses (see
-    :func:`proseo.storage.factory.facility_storage_settings`)."""
-    return facility_storage_settings(
-        facility.storage_type.value, facility.storage_settings, default_root
-    )
 
 
 def _processor_part(processor: Processor) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from processor_wrappers.wrapper import COMPLETED, COMPLETED_WITH_WARNINGS
-from productionplanner.descriptions import build_descriptions, storage_description
+from productionplanner.descriptions import build_descriptions
 from productionplanner.executors.base import Executor, ExecutorStatus, RunSpec, Submission
 from productionplanner.readiness import recheck_waiting_job_steps
 from productionplanner.rollup import roll_up
@@ -62,6 +62,7 @@ from proseo.model.enums import (
 )
 from proseo.model.states import bulk_transition
 from proseo.plugins import load_executor_class
+from proseo.storage.factory import facility_storage_settings
 
 log = logging.getLogger(__name__)
 
@@ -633,7 +634,7 @@ class Dispatcher:
                 changed_by=self.name,
                 reason=f"dispatched to {locked.name}",
             )
-            storage = storage_description(locked, self.settings.storage_root)
+            storage = facility_storage_settings(locked, self.settings)
             descriptions = build_descriptions(session, ids, locked, storage, now)
             specs = []
             for description in descriptions.values():

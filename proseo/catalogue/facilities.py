@@ -5,8 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proseo.config import Settings
+from proseo.db import Database
 from proseo.errors import InvalidInputError
 from proseo.model import ProcessingFacility
+from proseo.storage import Storage
+from proseo.storage.factory import facility_storage_settings, open_storage
 
 DEFAULT_FACILITY = "localhost"
 
@@ -40,3 +44,14 @@ def get_facility(
     if facility is None:
         raise InvalidInputError(field, name, "no such processing facility")
     return facility
+
+
+def storage_of_facility(database: Database, settings: Settings, name: str | None = None) -> Storage:
+    """The storage of facility ``name`` (default: the embedded facility), from its storage
+    settings or the process's default storage.
+
+    :raises InvalidInputError: when there is no such facility.
+    """
+    with database.transaction() as session:
+        described = facility_storage_settings(get_facility(session, name, "facility"), settings)
+    return open_storage(described)

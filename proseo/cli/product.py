@@ -18,7 +18,7 @@ from proseo.db import Database
 from proseo.errors import InvalidInputError, NotFoundError
 from proseo.model import Mission, ProductFile
 from proseo.plugins import get_mission_plugin
-from proseo.storage.factory import facility_storage_settings, open_storage
+from proseo.storage.factory import facility_storage
 
 app = typer.Typer(help="Products in the catalogue.", no_args_is_help=True)
 console = make_console()
@@ -90,11 +90,7 @@ def fetch_product_file(
         mission = session.get_one(Mission, product.product_class.mission_id).code
         product_type = product.product_class.product_type
         key = f"{file.file_path}/{file.product_file_name}"
-        storage = open_storage(
-            facility_storage_settings(
-                facility.storage_type.value, facility.storage_settings, settings.storage_root
-            )
-        )
+        storage = facility_storage(facility, settings)
         name = file.product_file_name
     return mission, product_type, storage.get(key, target / name)
 

@@ -1,0 +1,205 @@
+"""A real S3 server for the tests: a one-monitor, one-OSD (memstore) Ceph with the RADOS
+Gateway on 127.0.0.1 (Debian's Ceph 16).
+
+Installs ``ceph-mon ceph-osd radosgw ceph-common`` with apt-get when missing (as root),
+writes a private configuration (auth none, pools of size one with few placement groups,
+``crc secure`` messenger modes, without which radosgw hangs for minutes), starts
+``ceph-mon``, ``ceph-osd`` and ``radosgw`` in the foreground as children, and creates an
+S3 user. The settings that work on these machines are the shared INFRA notes'. The gateway
+checks SigV4 signatures and does real multipart uploads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+PACKAGES = ("ceph-mon", "ceph-osd", "radosgw", "ceph-common")
+ACCESS_KEY = "PROSEOTESTACCESSKEY0"
+SECRET_KEY = "proseo-test-secret-key-0123456789abcdef"
+
+
+class CephUnavailable(RuntimeError):
+    """Ceph cannot be installed or started here (the message says why, with the logs)."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _install() -> None:
+    if all(shutil.which(t) for t in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin")):
+        return
+    if os.geteuid() != 0:
+        raise CephUnavailable("Ceph is not installed and installing it needs root")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+    result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+        result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise CephUnavailable(f"apt-get install {' '.join(PACKAGES)} failed: {result.stderr}")
+
+
+class CephRGW:
+    """The cluster in ``folder``; ``endpoint_url`` and the keys reach its S3 gateway."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.conf = folder / "ceph.conf"
+        self.endpoint_url = ""
+        self.access_key = ACCESS_KEY
+        self.secret_key = SECRET_KEY
+        self._daemons: list[subprocess.Popen[bytes]] = []
+
+    def _ceph(self, *args: str, timeout: float = 60) -> str:
+        result = subprocess.run(
+            [*args[:1], "-c", str(self.conf), *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise CephUnavailable(f"{' '.join(args)} failed: {result.stderr}\n{self._logs()}")
+        return result.stdout
+
+    def _logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}"
+            for p in sorted((self.folder / "log").glob("*"))
+        )
+
+    def _daemon(self, *args: str) -> None:
+        log = (self.folder / "log" / f"{Path(args[0]).name}.stderr").open("wb")
+        self._daemons.append(
+            subprocess.Popen(
+                [*args, "-f", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=log
+            )
+        )
+
+    def start(self, timeout_s: float = 120) -> CephRGW:
+        """Install if needed, create and start mon, OSD and gateway, create the S3 user.
+
+        :raises CephUnavailable: when that does not work (with the daemon logs).
+        """
+        _install()
+        f = self.folder
+        for sub in ("mon", "osd/ceph-0", "run", "log", "rgw"):
+            (f / sub).mkdir(parents=True, exist_ok=True)
+        fsid = str(uuid.uuid4())
+        mon_port, rgw_port = _free_port(), _free_port()
+        self.endpoint_url = f"http://127.0.0.1:{rgw_port}"
+        self.conf.write_text(
+            f"""[global]
+fsid = {fsid}
+mon_initial_members = a
+mon_host = v1:127.0.0.1:{mon_port}
+auth_cluster_required = none
+auth_service_required = none
+auth_client_required = none
+ms_bind_msgr2 = false
+ms_mon_client_mode = crc secure
+ms_client_mode = crc secure
+ms_cluster_mode = crc secure
+ms_service_mode = crc secure
+osd_pool_default_size = 1
+osd_pool_default_min_size = 1
+mon_allow_pool_size_one = true
+mon_warn_on_pool_no_redundancy = false
+osd_pool_default_pg_num = 8
+osd_pool_default_pgp_num = 8
+osd_pool_default_pg_autoscale_mode = off
+mon_max_pg_per_osd = 1000
+osd_objectstore = memstore
+memstore_device_bytes = 2147483648
+osd_crush_chooseleaf_type = 0
+run_dir = {f}/run
+admin_socket = {f}/run/$name.asok
+log_file = {f}/log/$name.log
+pid_file = {f}/run/$name.pid
+mon_data = {f}/mon/$cluster-$id
+osd_data = {f}/osd/$cluster-$id
+keyring = {f}/keyring
+[client.rgw.proseo]
+rgw_frontends = beast endpoint=127.0.0.1:{rgw_port}
+rgw_data = {f}/rgw
+rgw_dns_name = 127.0.0.1
+"""
+        )
+        (f / "keyring").write_text("")
+        subprocess.run(
+            [
+                "monmaptool",
+                "--create",
+                "--clobber",
+                "--fsid",
+                fsid,
+                "--addv",
+                "a",
+                f"[v1:127.0.0.1:{mon_port}]",
+                str(f / "monmap"),
+            ],
+            capture_output=True,
+            check=True,
+        )
+        self._ceph("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(f / "monmap"))
+        self._daemon("ceph-mon", "-i", "a")
+        osd_uuid = str(uuid.uuid4())
+        osd_id = self._ceph("ceph", "osd", "new", osd_uuid, timeout=timeout_s).strip()
+        self._ceph("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
+        self._daemon("ceph-osd", "-i", osd_id)
+        self._daemon("radosgw", "-n", "client.rgw.proseo")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.endpoint_url, timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # it answers (403 for an anonymous listing is fine)
+            except (urllib.error.URLError, OSError):
+                if any(d.poll() is not None for d in self._daemons):
+                    self.stop()
+                    raise CephUnavailable(f"a Ceph daemon exited:\n{self._logs()}") from None
+                time.sleep(0.5)
+        else:
+            self.stop()
+            raise CephUnavailable(f"radosgw did not answer in {timeout_s} s:\n{self._logs()}")
+        self._ceph(
+            "radosgw-admin",
+            "-n",
+            "client.rgw.proseo",
+            "user",
+            "create",
+            "--uid",
+            "proseo",
+            "--display-name",
+            "proseo tests",
+            "--access-key",
+            self.access_key,
+            "--secret",
+            self.secret_key,
+            timeout=timeout_s,
+        )
+        return self
+
+    def stop(self) -> None:
+        """Stop the daemons (memstore: the data goes with them)."""
+        for daemon in reversed(self._daemons):
+            daemon.terminate()
+        for daemon in self._daemons:
+            try:
+                daemon.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+        self._daemons.clear()
