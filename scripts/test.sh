@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: virtual environment, install, lint, type check,
 # and pytest on SQLite and on a private throwaway PostgreSQL cluster, with a real single-node
-# Slurm (both started by the tests; Slurm is installed with apt-get when missing).
+# Slurm and a Ceph RADOS Gateway for S3 (all started by the tests; Slurm and Ceph are installed
+# with apt-get when missing).
 # Extra arguments go to pytest, e.g. scripts/test.sh -k states
 source "$(dirname "$0")/bootstrap.sh"
 
@@ -19,5 +20,6 @@ ruff check .
 ruff format --check .
 echo "== mypy"
 mypy .
-echo "== pytest (SQLite and PostgreSQL; a real single-node Slurm started by the tests)"
-PROSEO_REQUIRE_POSTGRES=1 PROSEO_REQUIRE_SLURM="${PROSEO_REQUIRE_SLURM:-1}" python -m pytest "$@"
+echo "== pytest (SQLite and PostgreSQL; a real single-node Slurm and a real Ceph S3 gateway started by the tests)"
+PROSEO_REQUIRE_POSTGRES=1 PROSEO_REQUIRE_SLURM="${PROSEO_REQUIRE_SLURM:-1}" \
+  PROSEO_REQUIRE_S3="${PROSEO_REQUIRE_S3:-1}" python -m pytest "$@"

@@ -155,10 +155,11 @@ rgw_dns_name = 127.0.0.1
         )
         self._ceph("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(f / "monmap"))
         self._daemon("ceph-mon", "-i", "a")
-        osd_uuid = str(uuid.uuid4())
-        osd_id = self._ceph("ceph", "osd", "new", osd_uuid, timeout=timeout_s).strip()
-        self._ceph("ceph-osd", "-i", osd_id, "--mkfs", "--osd-uuid", osd_uuid)
-        self._daemon("ceph-osd", "-i", osd_id)
+        # mkfs first, then register the OSD under the fsid its store really has
+        self._ceph("ceph-osd", "-i", "0", "--mkfs", timeout=timeout_s)
+        osd_uuid = (f / "osd" / "ceph-0" / "fsid").read_text().strip()
+        self._ceph("ceph", "osd", "new", osd_uuid, "0", timeout=timeout_s)
+        self._daemon("ceph-osd", "-i", "0")
         self._daemon("radosgw", "-n", "client.rgw.proseo")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

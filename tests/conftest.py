@@ -26,12 +26,11 @@ import proseo.model  # noqa: F401  (registers every table)
 from missions.testmission import build_definition as build_tst_definition
 from orderman.orders import create_order, parse_order_spec
 from orderman.service import run_command, run_plan
-from proseo.catalogue.facilities import default_facility
+from proseo.catalogue.facilities import default_facility, storage_of_facility
 from proseo.catalogue.sync import sync_mission
 from proseo.config import Settings, load_settings
 from proseo.db import Database, create_database_engine
 from proseo.model import Base, Product, ProductClass, ProductFile
-from proseo.storage import PosixStorage
 from tests.pgcluster import PostgresCluster
 
 # Property tests are derandomized by default so CI is repeatable; set
@@ -282,7 +281,7 @@ def settings_for(tmp_path: Path, database: Database) -> Settings:
 def store_catalogued_files(database: Database, settings: Settings) -> None:
     """Put a real file in storage for every catalogued product file (the TST fixture only
     catalogues them)."""
-    storage = PosixStorage(settings.storage_root)
+    storage = storage_of_facility(database, settings)
     source = settings.data_dir / "input.dat"
     source.parent.mkdir(parents=True, exist_ok=True)
     with database.transaction() as session:

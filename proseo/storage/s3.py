@@ -90,6 +90,7 @@ class S3Storage:
 
     def put(self, local_path: Path, key: str) -> StoredFile:
         """Upload (multipart above the threshold) with the MD5 as object metadata."""
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         name = self._name(key)
@@ -103,12 +104,13 @@ class S3Storage:
                 ExtraArgs={"Metadata": {"md5": md5}},
                 Config=self.transfer,
             )
-        except (OSError, BotoCoreError, ClientError) as error:
+        except (OSError, Boto3Error, BotoCoreError, ClientError) as error:
             raise self._error("upload", key, error) from error
         return StoredFile(key, size, md5)
 
     def get(self, key: str, local_path: Path) -> Path:
         """Download into a temporary file beside ``local_path``, then rename."""
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         name = self._name(key)
@@ -118,7 +120,7 @@ class S3Storage:
         try:
             self.client.download_file(self.bucket, name, temporary, Config=self.transfer)
             os.replace(temporary, local_path)
-        except (OSError, BotoCoreError, ClientError) as error:
+        except (OSError, Boto3Error, BotoCoreError, ClientError) as error:
             Path(temporary).unlink(missing_ok=True)
             raise self._error("download", key, error) from error
         return local_path
@@ -176,6 +178,7 @@ class S3Storage:
 
     def move(self, key: str, new_key: str) -> None:
         """Server-side copy to ``new_key``, then delete ``key`` (for pickup prefixes)."""
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -185,6 +188,6 @@ class S3Storage:
                 self._name(new_key),
                 Config=self.transfer,
             )
-        except (BotoCoreError, ClientError) as error:
+        except (Boto3Error, BotoCoreError, ClientError) as error:
             raise self._error("copy", key, error) from error
         self.delete(key)

@@ -1,0 +1,241 @@
+"""S3 storage against a real S3 server: Ceph's RADOS Gateway on localhost, started by the test
+setup (:mod:`tests.cephcluster`). Put/get/list/stat/delete, multipart uploads with their MD5,
+keys that try to escape the prefix, idempotent and all-or-nothing ingestion into S3, the
+processor wrapper staging from and to S3, and an order run by the dispatcher on S3."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ingestor.service import IngestItem, ingest
+from missions.testmission import plugin as tst_plugin
+from processor_wrappers.wrapper import COMPLETED, run_job_step
+from productionplanner.dispatcher import Dispatcher
+from proseo.catalogue.facilities import default_facility, storage_of_facility
+from proseo.db import Database
+from proseo.errors import ConflictError, InvalidInputError, StorageError
+from proseo.model import Product, ProductFile
+from proseo.model.enums import OrderState
+from proseo.storage.s3 import S3Storage
+from tests.cephcluster import CephRGW, CephUnavailable
+from tests.conftest import TST_T0, settings_for, store_catalogued_files
+from tests.test_dispatcher import _order, _released_order, _run_log
+
+
+@pytest.fixture(scope="session")
+def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CephRGW]:
+    try:
+        server = CephRGW(tmp_path_factory.mktemp("ceph")).start()
+    except CephUnavailable as error:
+        if os.environ.get("PROSEO_REQUIRE_S3") == "1":
+            raise
+        pytest.skip(f"no Ceph RGW here: {error}")
+    yield server
+    server.stop()
+
+
+def _settings(rgw: CephRGW, bucket: str, prefix: str = "") -> dict[str, Any]:
+    return {
+        "kind": "s3",
+        "bucket": bucket,
+        "prefix": prefix,
+        "endpoint_url": rgw.endpoint_url,
+        "access_key": rgw.access_key,
+        "secret_key": rgw.secret_key,
+        "multipart_threshold_bytes": 5 * 1024 * 1024,
+    }
+
+
+@pytest.fixture
+def bucket(rgw: CephRGW) -> str:
+    name = f"proseo-{uuid.uuid4().hex[:12]}"
+    S3Storage.from_settings(_settings(rgw, name)).client.create_bucket(Bucket=name)
+    return name
+
+
+def _file(path: Path, size: int, seed: int = 0) -> Path:
+    path.write_bytes(
+        hashlib.sha256(str(seed).encode()).digest() * (size // 32) + b"x" * (size % 32)
+    )
+    return path
+
+
+def test_put_get_list_stat_delete(rgw: CephRGW, bucket: str, tmp_path: Path) -> None:
+    storage = S3Storage.from_settings(_settings(rgw, bucket, prefix="facility-a"))
+    small = _file(tmp_path / "small.dat", 1000)
+    stored = storage.put(small, "TST/L0/u1/small.dat")
+    assert stored.size_bytes == 1000
+    assert stored.md5 == hashlib.md5(small.read_bytes()).hexdigest()
+    assert storage.exists("TST/L0/u1/small.dat")
+    assert not storage.exists("TST/L0/u1/other.dat")
+    assert storage.stat("TST/L0/u1/small.dat") == stored
+    assert storage.stat("TST/L0/u1/small.dat", checksum=False).md5 == ""
+    back = storage.get("TST/L0/u1/small.dat", tmp_path / "back" / "small.dat")
+    assert back.read_bytes() == small.read_bytes()
+    storage.put(small, "TST/L1/u2/x.dat")
+    assert storage.list("TST/") == ["TST/L0/u1/small.dat", "TST/L1/u2/x.dat"]
+    assert storage.list("TST/L1") == ["TST/L1/u2/x.dat"]
+    # the prefix really is a prefix in the bucket, and another prefix sees nothing of it
+    other = S3Storage.from_settings(_settings(rgw, bucket, prefix="facility-b"))
+    assert other.list() == []
+    raw = storage.client.list_objects_v2(Bucket=bucket)["Contents"]
+    assert sorted(o["Key"] for o in raw) == [
+        "facility-a/TST/L0/u1/small.dat",
+        "facility-a/TST/L1/u2/x.dat",
+    ]
+    storage.move("TST/L1/u2/x.dat", "TST/L1/u3/x.dat")
+    assert storage.list("TST/L1") == ["TST/L1/u3/x.dat"]
+    storage.delete("TST/L0/u1/small.dat")
+    storage.delete("TST/L0/u1/small.dat")  # absent: no error
+    assert not storage.exists("TST/L0/u1/small.dat")
+    with pytest.raises(StorageError, match="no stored file"):
+        storage.stat("TST/L0/u1/small.dat")
+    with pytest.raises(StorageError, match="download"):
+        storage.get("TST/L0/u1/small.dat", tmp_path / "gone.dat")
+    assert not (tmp_path / "gone.dat").exists()
+
+
+def test_multipart_upload_keeps_the_md5(rgw: CephRGW, bucket: str, tmp_path: Path) -> None:
+    storage = S3Storage.from_settings(_settings(rgw, bucket))
+    big = _file(tmp_path / "big.dat", 12 * 1024 * 1024 + 17)
+    stored = storage.put(big, "S5P/L1B/u/big.dat")
+    head = storage.client.head_object(Bucket=bucket, Key="S5P/L1B/u/big.dat")
+    assert "-" in head["ETag"]  # really uploaded in parts (the ETag is then no MD5)
+    assert stored.md5 == hashlib.md5(big.read_bytes()).hexdigest()
+    assert storage.stat("S5P/L1B/u/big.dat").md5 == stored.md5
+    assert storage.get("S5P/L1B/u/big.dat", tmp_path / "copy.dat").read_bytes() == (
+        big.read_bytes()
+    )
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape.dat", "/abs/x.dat", "TST/../../x.dat", "TST//x.dat", "TST/.hidden"]
+)
+def test_keys_cannot_escape_the_prefix(rgw: CephRGW, bucket: str, tmp_path: Path, key: str) -> None:
+    storage = S3Storage.from_settings(_settings(rgw, bucket, prefix="p"))
+    with pytest.raises(InvalidInputError):
+        storage.put(_file(tmp_path / "f.dat", 10), key)
+    assert storage.client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_wrong_credentials_are_a_storage_error(rgw: CephRGW, bucket: str, tmp_path: Path) -> None:
+    settings = {**_settings(rgw, bucket), "secret_key": "wrong"}
+    with pytest.raises(StorageError, match="SignatureDoesNotMatch"):
+        S3Storage.from_settings(settings).put(_file(tmp_path / "f.dat", 10), "TST/f.dat")
+
+
+@pytest.fixture
+def s3_facility(tst: Database, rgw: CephRGW, bucket: str) -> Database:
+    """TST with the default facility's storage in the test bucket (prefix ``archive``)."""
+    with tst.transaction() as session:
+        default_facility(session).storage_settings = _settings(rgw, bucket, prefix="archive")
+    return tst
+
+
+def _tst_file(folder: Path, product_type: str, hour: int, content: str = "x") -> Path:
+    start = TST_T0.replace(hour=hour)
+    name = (
+        f"TST_OPER_{product_type}_{start:%Y%m%dT%H%M%S}_"
+        f"{start.replace(minute=20):%Y%m%dT%H%M%S}_00001_20240101T000000.dat"
+    )
+    path = folder / name
+    path.write_text(content)
+    return path
+
+
+def _item(path: Path) -> IngestItem:
+    metadata = tst_plugin.parse_file_name(path.name)
+    assert metadata is not None
+    return IngestItem("TST", metadata, [path])
+
+
+def test_ingestion_into_s3_is_idempotent_and_atomic(s3_facility: Database, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, s3_facility)
+    storage = storage_of_facility(s3_facility, settings)
+    assert isinstance(storage, S3Storage)
+    good = _tst_file(tmp_path, "L0________", 1)
+    report = ingest(s3_facility, storage, [_item(good)])
+    assert report.ingested == 1
+    assert len(storage.list("TST/")) == 1
+    again = ingest(s3_facility, storage, [_item(good)])
+    assert again.ingested == 0  # "already ingested", nothing stored twice
+    assert len(storage.list("TST/")) == 1
+    good.write_text("other content")
+    with pytest.raises(ConflictError):
+        ingest(s3_facility, storage, [_item(good)])
+    # a batch with a bad item in the middle leaves nothing behind, in S3 or the database
+    batch = [_item(_tst_file(tmp_path, "L0________", h)) for h in (2, 3)]
+    bad = IngestItem("TST", batch[0].metadata, [tmp_path / "missing.dat"])
+    with s3_facility.transaction() as session:
+        before = session.scalar(select(func.count(Product.id)))
+    with pytest.raises(InvalidInputError):
+        ingest(s3_facility, storage, [batch[0], bad, batch[1]])
+    assert len(storage.list("TST/")) == 1
+    with s3_facility.transaction() as session:
+        assert session.scalar(select(func.count(Product.id))) == before
+        (file,) = session.scalars(
+            select(ProductFile).where(ProductFile.product_file_name == good.name)
+        ).all()
+        assert file.storage_type.value == "S3"
+        assert file.file_path.startswith("TST/L0________/")
+
+
+def test_wrapper_stages_from_and_to_s3(rgw: CephRGW, bucket: str, tmp_path: Path) -> None:
+    settings = _settings(rgw, bucket, prefix="w")
+    storage = S3Storage.from_settings(settings)
+    storage.put(_file(tmp_path / "in.dat", 100), "TST/L0/u/in.dat")
+    description = {
+        "run_key": "proseo-1-1",
+        "storage": settings,
+        "processor": {
+            "name": "TSTL1",
+            "version": "1.0.0",
+            "tasks": [
+                {
+                    "name": "TSTL1",
+                    "version": "1.0.0",
+                    "command": "python -m missions.testmission.processor",
+                }
+            ],
+        },
+        "inputs": [
+            {"file_type": "L0________", "files": [{"key": "TST/L0/u/in.dat", "name": "1/in.dat"}]}
+        ],
+        "outputs": [
+            {"file_type": "L1B_______", "file_name": "out.dat", "key": "TST/L1B/v/out.dat"}
+        ],
+    }
+    result = run_job_step(description, work_root=tmp_path)
+    assert result.status == COMPLETED, result.reason
+    assert result.outputs[0]["md5"] == storage.stat("TST/L1B/v/out.dat").md5
+    out = storage.get("TST/L1B/v/out.dat", tmp_path / "out.dat").read_text()
+    assert "input in.dat" in out
+
+
+def test_dispatcher_runs_an_order_on_s3(s3_facility: Database, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, s3_facility)
+    store_catalogued_files(s3_facility, settings)  # the TST inputs, into the bucket
+    order_id = _released_order(
+        s3_facility, dynamic_processing_parameters={"tstRunLog": str(_run_log(tmp_path))}
+    )
+    report = Dispatcher(s3_facility, settings).run(interval_s=0.1, until_idle=True, timeout_s=120)
+    assert report.completed == 4
+    assert _order(s3_facility, order_id).state is OrderState.COMPLETED
+    storage = storage_of_facility(s3_facility, settings)
+    with s3_facility.transaction() as session:
+        outputs = session.scalars(
+            select(ProductFile).join(Product).where(Product.job_step_id.is_not(None))
+        ).all()
+    assert len(outputs) == 8
+    assert len(storage.list("TST/")) == 30 + 8
+    for file in outputs:
+        key = f"{file.file_path}/{file.product_file_name}"
+        assert storage.stat(key).md5 == file.checksum
