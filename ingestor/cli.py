@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
-from ingestor.pickup import ScanReport, scan_once, watch
+from ingestor.pickup import ScanReport, scan_once, scan_s3_once, watch
 from ingestor.service import IngestItem, ingest, metadata_from_json
-from proseo.catalogue.facilities import storage_of_facility
-from proseo.cli.context import cli_context
+from proseo.catalogue.facilities import get_facility, storage_of_facility
+from proseo.cli.context import CliContext, cli_context
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console
 from proseo.errors import InvalidInputError
 from proseo.plugins import ProductMetadata, get_mission_plugin, load_mission_plugins
+from proseo.storage.factory import default_storage_settings, facility_storage_settings
+from proseo.storage.s3 import S3Storage
 
 console = make_console()
 
@@ -44,7 +47,8 @@ def ingest_command(
 ) -> None:
     """Ingest products: files are stored, metadata catalogued, waiting job steps woken.
 
-    'proseo ingest watch DIR' watches DIR as a pickup point instead (see --interval, --once).
+    'proseo ingest watch DIR' or 'proseo ingest watch s3://BUCKET/PREFIX' watches a pickup
+    point instead (see --interval, --once).
     """
     if paths and paths[0] == Path("watch") and not paths[0].exists():
         _watch(ctx, paths[1:], interval, once, facility)
@@ -108,17 +112,63 @@ def _print_scan(report: ScanReport) -> None:
         )
 
 
+def pickup_storage(context: CliContext, url: str, facility: str | None) -> tuple[S3Storage, str]:
+    """The S3 pickup point ``s3://BUCKET[/PREFIX]``: endpoint and keys from the facility's
+    S3 storage settings, else from ``PROSEO_STORAGE__S3_*``.
+
+    :raises InvalidInputError: for a URL without a bucket.
+    """
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise InvalidInputError("watch URL", url, "expected s3://BUCKET[/PREFIX]")
+    with context.database.transaction() as session:
+        described = facility_storage_settings(get_facility(session, facility), context.settings)
+    if described.get("kind") != "s3":
+        described = {**default_storage_settings(context.settings), "kind": "s3"}
+    return S3Storage.from_settings({**described, "bucket": bucket, "prefix": ""}), prefix
+
+
 def _watch(
-    ctx: typer.Context, folders: list[Path], interval: float, once: bool, facility: str | None
+    ctx: typer.Context, targets: list[Path], interval: float, once: bool, facility: str | None
 ) -> None:
-    if len(folders) != 1 or not folders[0].is_dir():
-        raise InvalidInputError(
-            "watch folder", [str(f) for f in folders], "give one existing folder"
-        )
     context = cli_context(ctx)
+    raw = [str(t) for t in targets]
+    is_s3 = len(raw) == 1 and raw[0].startswith("s3:/")
+    if not is_s3 and (len(targets) != 1 or not targets[0].is_dir()):
+        raise InvalidInputError(
+            "watch folder", raw, "give one existing folder or s3://BUCKET[/PREFIX]"
+        )
     storage = storage_of_facility(context.database, context.settings, facility)
+    scan: Callable[[], ScanReport]
+    if is_s3:
+        # Typer hands the argument over as a path, which folds "s3://" into "s3:/"
+        pickup, prefix = pickup_storage(
+            context, "s3://" + raw[0].split(":/", 1)[1].lstrip("/"), facility
+        )
+
+        def scan() -> ScanReport:
+            return scan_s3_once(
+                context.database,
+                storage,
+                pickup,
+                prefix,
+                settle_s=0 if once else 2.0,
+                facility=facility,
+            )
+
+    else:
+
+        def scan() -> ScanReport:
+            return scan_once(
+                context.database,
+                storage,
+                targets[0],
+                settle_s=0 if once else 2.0,
+                facility=facility,
+            )
+
     if once:
-        _print_scan(scan_once(context.database, storage, folders[0], settle_s=0))
+        _print_scan(scan())
         return
-    console.print(f"watching {folders[0]} every {interval:g} s (Ctrl-C to stop)")
-    watch(context.database, storage, folders[0], interval_s=interval, on_report=_print_scan)
+    console.print(f"watching {raw[0]} every {interval:g} s (Ctrl-C to stop)")
+    watch(scan, interval_s=interval, on_report=_print_scan)

@@ -1,4 +1,4 @@
-"""Pickup points: a folder watched for new products (the embedded kind; S3 prefixes follow).
+"""Pickup points: a folder or an S3 prefix watched for new products.
 
 Each scan groups the settled files (unchanged for ``settle_s`` seconds) into products with the
 mission plug-ins and ingests every product on its own, so one bad product never blocks the
@@ -11,9 +11,11 @@ others. Ingested files move to ``.ingested/``; a product that fails moves to ``.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ingestor.service import IngestItem, ingest
@@ -21,6 +23,7 @@ from proseo.db import Database
 from proseo.errors import ProseoError
 from proseo.plugins import MissionPlugin, load_mission_plugins
 from proseo.storage import Storage
+from proseo.storage.s3 import S3Storage
 
 INGESTED = ".ingested"
 FAILED = ".failed"
@@ -47,26 +50,21 @@ def _move(files: list[Path], folder: Path, target: str, reason: str | None = Non
             moved.with_name(moved.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
 
 
-def scan_once(
+def _scan_files(
     database: Database,
     storage: Storage,
-    folder: Path,
+    candidates: list[Path],
+    ages: dict[Path, float],
     *,
-    plugins: list[MissionPlugin] | None = None,
-    settle_s: float = 2.0,
-    orphan_after_s: float = 3600.0,
-    now: float | None = None,
+    set_aside: Callable[[list[Path], str, str | None], None],
+    plugins: list[MissionPlugin] | None,
+    orphan_after_s: float,
+    facility: str | None = None,
 ) -> ScanReport:
-    """Ingest what has arrived in ``folder``; see the module docstring."""
-    moment = time.time() if now is None else now
+    """Group settled local ``candidates`` into products, ingest each on its own and set its
+    files aside with ``set_aside(files, INGESTED|FAILED, reason)``; ``ages`` are seconds
+    since each file arrived (for orphans)."""
     report = ScanReport()
-    candidates = sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and moment - p.stat().st_mtime >= settle_s
-    )
-    if not candidates:
-        return report
     claimed: set[Path] = set()
     for plugin in plugins if plugins is not None else list(load_mission_plugins().values()):
         code = plugin.definition().code
@@ -78,9 +76,9 @@ def scan_once(
         for metadata, files in groups:
             claimed.update(files)
             try:
-                outcome = ingest(database, storage, [IngestItem(code, metadata, files)])
+                outcome = ingest(database, storage, [IngestItem(code, metadata, files)], facility)
             except ProseoError as error:
-                _move(files, folder, FAILED, error.message)
+                set_aside(files, FAILED, error.message)
                 report.failed.append((files[0].name, error.message))
                 continue
             report.woken += outcome.woken
@@ -88,32 +86,123 @@ def scan_once(
                 report.ingested.append(files[0].name)
             else:
                 report.already.append(files[0].name)
-            _move(files, folder, INGESTED)
+            set_aside(files, INGESTED, None)
     for path in candidates:
-        if path not in claimed and moment - path.stat().st_mtime >= orphan_after_s:
+        if path not in claimed and ages[path] >= orphan_after_s:
             reason = (
                 f"no mission plug-in made a complete product of it within {orphan_after_s:.0f} s"
             )
-            _move([path], folder, FAILED, reason)
+            set_aside([path], FAILED, reason)
             report.failed.append((path.name, reason))
     return report
 
 
-def watch(
+def scan_once(
     database: Database,
     storage: Storage,
     folder: Path,
     *,
+    plugins: list[MissionPlugin] | None = None,
+    settle_s: float = 2.0,
+    orphan_after_s: float = 3600.0,
+    now: float | None = None,
+    facility: str | None = None,
+) -> ScanReport:
+    """Ingest what has arrived in ``folder``; see the module docstring."""
+    moment = time.time() if now is None else now
+    ages = {
+        p: moment - p.stat().st_mtime
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".")
+    }
+    candidates = sorted(p for p, age in ages.items() if age >= settle_s)
+    if not candidates:
+        return ScanReport()
+    return _scan_files(
+        database,
+        storage,
+        candidates,
+        ages,
+        set_aside=lambda files, target, reason: _move(files, folder, target, reason),
+        plugins=plugins,
+        orphan_after_s=orphan_after_s,
+        facility=facility,
+    )
+
+
+def scan_s3_once(
+    database: Database,
+    storage: Storage,
+    pickup: S3Storage,
+    prefix: str = "",
+    *,
+    plugins: list[MissionPlugin] | None = None,
+    settle_s: float = 2.0,
+    orphan_after_s: float = 3600.0,
+    facility: str | None = None,
+) -> ScanReport:
+    """Ingest what has arrived under ``prefix`` of an S3 pickup bucket (objects directly
+    under it, settled for ``settle_s`` seconds by their LastModified): they are downloaded
+    to a temporary folder, grouped and ingested like a folder's files, then moved (server
+    side) to ``<prefix>/ingested/`` or ``<prefix>/failed/`` with ``<name>.reason.txt``."""
+    base = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    now = datetime.now(UTC)
+    entries = [
+        (key, (now - modified).total_seconds())
+        for key, modified in pickup.entries(base)
+        if "/" not in key[len(base) :] and not key[len(base) :].startswith(".")
+    ]
+    settled = [(key, age) for key, age in entries if age >= settle_s]
+    if not settled:
+        return ScanReport()
+    with tempfile.TemporaryDirectory(prefix="proseo-pickup-") as temporary:
+        folder = Path(temporary)
+        keys: dict[Path, str] = {}
+        ages: dict[Path, float] = {}
+        for key, age in settled:
+            path = pickup.get(key, folder / key[len(base) :])
+            keys[path] = key
+            ages[path] = age
+
+        def set_aside(files: list[Path], target: str, reason: str | None) -> None:
+            for path in files:
+                aside = f"{base}{target.lstrip('.')}"  # storage keys never start with a dot
+                pickup.move(keys[path], f"{aside}/{path.name}")
+                if reason is not None:
+                    note = folder / f"{path.name}.reason.txt"
+                    note.write_text(reason + "\n", encoding="utf-8")
+                    pickup.put(note, f"{aside}/{note.name}")
+
+        return _scan_files(
+            database,
+            storage,
+            sorted(keys),
+            ages,
+            set_aside=set_aside,
+            plugins=plugins,
+            orphan_after_s=orphan_after_s,
+            facility=facility,
+        )
+
+
+def watch(
+    scan: Callable[[], ScanReport],
+    *,
     interval_s: float = 10.0,
     on_report: Callable[[ScanReport], None] | None = None,
 ) -> None:
-    """Scan ``folder`` every ``interval_s`` seconds until interrupted (APScheduler)."""
+    """Run ``scan`` (e.g. :func:`scan_once` or :func:`scan_s3_once` with their arguments
+    bound) every ``interval_s`` seconds until interrupted (APScheduler). A scan that fails
+    as a whole (the pickup folder or bucket unreachable) is reported and retried."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     scheduler = BlockingScheduler(timezone="UTC")
 
     def tick() -> None:
-        report = scan_once(database, storage, folder)
+        try:
+            report = scan()
+        except ProseoError as error:
+            report = ScanReport(failed=[("pickup point", error.message)])
         if on_report is not None:
             on_report(report)
 

@@ -124,6 +124,8 @@ mon_max_pg_per_osd = 1000
 osd_objectstore = memstore
 memstore_device_bytes = 2147483648
 osd_crush_chooseleaf_type = 0
+osd_crush_update_on_start = false
+osd_class_update_on_start = false
 run_dir = {f}/run
 admin_socket = {f}/run/$name.asok
 log_file = {f}/log/$name.log
@@ -155,10 +157,12 @@ rgw_dns_name = 127.0.0.1
         )
         self._ceph("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(f / "monmap"))
         self._daemon("ceph-mon", "-i", "a")
-        # mkfs first, then register the OSD under the fsid its store really has
-        self._ceph("ceph-osd", "-i", "0", "--mkfs", timeout=timeout_s)
-        osd_uuid = (f / "osd" / "ceph-0" / "fsid").read_text().strip()
+        # Register the OSD, make its store, place it in the CRUSH map ourselves: the OSD's
+        # own placement at start raced with its first monitor map ("wrong fsid").
+        osd_uuid = str(uuid.uuid4())
         self._ceph("ceph", "osd", "new", osd_uuid, "0", timeout=timeout_s)
+        self._ceph("ceph-osd", "-i", "0", "--mkfs", "--osd-uuid", osd_uuid, timeout=timeout_s)
+        self._ceph("ceph", "osd", "crush", "add", "osd.0", "1.0", "root=default", "host=localhost")
         self._daemon("ceph-osd", "-i", "0")
         self._daemon("radosgw", "-n", "client.rgw.proseo")
         deadline = time.monotonic() + timeout_s

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ingestor.pickup import scan_s3_once
 from ingestor.service import IngestItem, ingest
 from missions.testmission import plugin as tst_plugin
 from processor_wrappers.wrapper import COMPLETED, run_job_step
@@ -239,3 +240,63 @@ def test_dispatcher_runs_an_order_on_s3(s3_facility: Database, tmp_path: Path) -
     for file in outputs:
         key = f"{file.file_path}/{file.product_file_name}"
         assert storage.stat(key).md5 == file.checksum
+
+
+def test_s3_pickup_prefix_ingests_good_objects_and_sets_bad_ones_aside(
+    s3_facility: Database, rgw: CephRGW, bucket: str, tmp_path: Path, capsys: Any
+) -> None:
+    from proseo.cli.app import run
+
+    settings = settings_for(tmp_path, s3_facility)
+    pickup = S3Storage.from_settings(_settings(rgw, bucket))
+    good = _tst_file(tmp_path, "L0________", 5, "good")
+    pickup.put(good, f"incoming/{good.name}")
+    readme = tmp_path / "README.txt"
+    readme.write_text("not a product")
+    pickup.put(readme, "incoming/README.txt")
+    report = scan_s3_once(
+        s3_facility,
+        storage_of_facility(s3_facility, settings),
+        pickup,
+        "incoming",
+        settle_s=0,
+        orphan_after_s=0,
+    )
+    assert report.ingested == [good.name]
+    assert report.failed == [("README.txt", report.failed[0][1])]
+    assert pickup.list("incoming/") == sorted(
+        [
+            f"incoming/ingested/{good.name}",
+            "incoming/failed/README.txt",
+            "incoming/failed/README.txt.reason.txt",
+        ]
+    )
+    note = pickup.get("incoming/failed/README.txt.reason.txt", tmp_path / "why.txt")
+    assert "no mission plug-in" in note.read_text()
+    # the same product dropped again, through the CLI: already there, nothing twice
+    pickup.put(good, f"incoming/{good.name}")
+    env = {
+        "PROSEO_STORAGE__S3_ENDPOINT_URL": rgw.endpoint_url,
+        "PROSEO_STORAGE__S3_ACCESS_KEY": rgw.access_key,
+        "PROSEO_STORAGE__S3_SECRET_KEY": rgw.secret_key,
+    }
+    os.environ.update(env)
+    try:
+        url = s3_facility.engine.url.render_as_string(hide_password=False)
+        code = run(
+            ["--database-url", url, "--data-dir", str(settings.data_dir),
+             "ingest", "watch", f"s3://{bucket}/incoming", "--once"]
+        )  # fmt: skip
+    finally:
+        for key in env:
+            os.environ.pop(key)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"already ingested {good.name}" in out
+    with s3_facility.transaction() as session:
+        assert (
+            session.scalar(
+                select(func.count(ProductFile.id)).where(ProductFile.product_file_name == good.name)
+            )
+            == 1
+        )

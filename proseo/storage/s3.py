@@ -9,8 +9,10 @@ kept as object metadata ``md5``, because the ETag of a multipart object is not i
 
 from __future__ import annotations
 
+import builtins
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -150,18 +152,25 @@ class S3Storage:
             raise self._error("delete", key, error) from error
 
     def list(self, prefix: str = "") -> list[str]:
+        return [key for key, _ in self.entries(prefix)]
+
+    def entries(self, prefix: str = "") -> builtins.list[tuple[str, datetime]]:
+        """Keys starting with ``prefix`` with their LastModified time (UTC), sorted."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        keys: list[str] = []
+        found: builtins.list[tuple[str, datetime]] = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix + prefix
             )
             for page in pages:
-                keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", []))
+                found.extend(
+                    (item["Key"][len(self.prefix) :], item["LastModified"])
+                    for item in page.get("Contents", [])
+                )
         except (BotoCoreError, ClientError) as error:
             raise self._error("listing", prefix, error) from error
-        return sorted(keys)
+        return sorted(found)
 
     def stat(self, key: str, *, checksum: bool = True) -> StoredFile:
         """Size from the object; MD5 from its metadata (or a single-part ETag)."""
