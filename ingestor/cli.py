@@ -128,47 +128,40 @@ def pickup_storage(context: CliContext, url: str, facility: str | None) -> tuple
     return S3Storage.from_settings({**described, "bucket": bucket, "prefix": ""}), prefix
 
 
+def pickup_scanner(
+    context: CliContext, target: str, facility: str | None, *, once: bool
+) -> Callable[[], ScanReport]:
+    """A scan of the pickup point ``target`` (a folder, or ``s3://BUCKET[/PREFIX]``).
+
+    :raises InvalidInputError: when the folder does not exist or the URL has no bucket.
+    """
+    storage = storage_of_facility(context.database, context.settings, facility)
+    settle = 0.0 if once else 2.0
+    if target.startswith("s3:/"):
+        # Typer hands arguments over as paths, which folds "s3://" into "s3:/"
+        url = "s3://" + target.split(":/", 1)[1].lstrip("/")
+        pickup, prefix = pickup_storage(context, url, facility)
+        return lambda: scan_s3_once(
+            context.database, storage, pickup, prefix, settle_s=settle, facility=facility
+        )
+    folder = Path(target)
+    if not folder.is_dir():
+        raise InvalidInputError(
+            "pickup point", target, "give an existing folder or s3://BUCKET[/PREFIX]"
+        )
+    return lambda: scan_once(context.database, storage, folder, settle_s=settle, facility=facility)
+
+
 def _watch(
     ctx: typer.Context, targets: list[Path], interval: float, once: bool, facility: str | None
 ) -> None:
-    context = cli_context(ctx)
-    raw = [str(t) for t in targets]
-    is_s3 = len(raw) == 1 and raw[0].startswith("s3:/")
-    if not is_s3 and (len(targets) != 1 or not targets[0].is_dir()):
+    if len(targets) != 1:
         raise InvalidInputError(
-            "watch folder", raw, "give one existing folder or s3://BUCKET[/PREFIX]"
+            "watch folder", [str(t) for t in targets], "give one folder or s3://BUCKET[/PREFIX]"
         )
-    storage = storage_of_facility(context.database, context.settings, facility)
-    scan: Callable[[], ScanReport]
-    if is_s3:
-        # Typer hands the argument over as a path, which folds "s3://" into "s3:/"
-        pickup, prefix = pickup_storage(
-            context, "s3://" + raw[0].split(":/", 1)[1].lstrip("/"), facility
-        )
-
-        def scan() -> ScanReport:
-            return scan_s3_once(
-                context.database,
-                storage,
-                pickup,
-                prefix,
-                settle_s=0 if once else 2.0,
-                facility=facility,
-            )
-
-    else:
-
-        def scan() -> ScanReport:
-            return scan_once(
-                context.database,
-                storage,
-                targets[0],
-                settle_s=0 if once else 2.0,
-                facility=facility,
-            )
-
+    scan = pickup_scanner(cli_context(ctx), str(targets[0]), facility, once=once)
     if once:
         _print_scan(scan())
         return
-    console.print(f"watching {raw[0]} every {interval:g} s (Ctrl-C to stop)")
+    console.print(f"watching {targets[0]} every {interval:g} s (Ctrl-C to stop)")
     watch(scan, interval_s=interval, on_report=_print_scan)

@@ -10,6 +10,7 @@ others. Ingested files move to ``.ingested/``; a product that fails moves to ``.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ingestor.service import IngestItem, ingest
 from proseo.db import Database
@@ -24,6 +26,8 @@ from proseo.errors import ProseoError
 from proseo.plugins import MissionPlugin, load_mission_plugins
 from proseo.storage import Storage
 from proseo.storage.s3 import S3Storage
+
+log = logging.getLogger(__name__)
 
 INGESTED = ".ingested"
 FAILED = ".failed"
@@ -212,3 +216,29 @@ def watch(
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         scheduler.shutdown(wait=False)
+
+
+def start_pickup_monitor(scans: list[Callable[[], ScanReport]], interval_s: float) -> Any:
+    """Run every scan of ``scans`` each ``interval_s`` seconds in a background thread
+    (APScheduler; ``proseo serve --pickup``). Failures are logged; the monitor carries on.
+
+    :returns: the running scheduler (call ``shutdown()`` to stop it).
+    """
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    def tick() -> None:
+        for scan in scans:
+            try:
+                report = scan()
+            except Exception:
+                log.exception("pickup scan failed")
+                continue
+            for name, reason in report.failed:
+                log.warning("pickup: set aside %s: %s", name, reason)
+            if report.ingested:
+                log.info("pickup: ingested %s", ", ".join(report.ingested))
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(tick, "interval", seconds=interval_s, max_instances=1, coalesce=True)
+    scheduler.start()
+    return scheduler

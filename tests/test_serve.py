@@ -3,6 +3,7 @@ the readiness safety-net sweep."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -33,43 +34,74 @@ def _free_port() -> int:
         return port
 
 
-def test_server_drives_an_order_over_http(
-    tst: Database, tst_settings: Settings, tmp_path: Path
-) -> None:
-    """A whole order through HTTP only: create, approve, plan, release; the server's own
-    dispatcher runs it to COMPLETED; products and job steps with logs are served."""
+def _serve(database: Database, data_dir: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """``proseo serve`` on a free port with ``options``; returns the process and base URL."""
     port = _free_port()
-    url = tst.engine.url.render_as_string(hide_password=False)
-    proseo = str(Path(sys.executable).parent / "proseo")
     server = subprocess.Popen(
         [
-            proseo,
+            str(Path(sys.executable).parent / "proseo"),
             "--database-url",
-            url,
+            database.engine.url.render_as_string(hide_password=False),
             "--data-dir",
-            str(tst_settings.data_dir),
+            str(data_dir),
             "serve",
             "--port",
             str(port),
-            "--sweep-interval",
-            "0",
-            "--dispatch-interval",
-            "0.3",
+            *options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base}/missions", timeout=1).status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.terminate()
+    raise AssertionError("server did not come up")
+
+
+def test_server_watches_a_pickup_folder(tst: Database, tmp_path: Path) -> None:
+    pickup = tmp_path / "pickup"
+    pickup.mkdir()
+    server, base = _serve(
+        tst, tmp_path / "data", "--sweep-interval", "0", "--pickup", str(pickup),
+        "--pickup-interval", "0.3",
+    )  # fmt: skip
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/missions", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("server did not come up")
+        start = TST_T0 + 40 * TST_ORBIT
+        stop = start + TST_ORBIT / 5
+        parts = ["TST", "OPER", "L0________", f"{start:%Y%m%dT%H%M%S}", f"{stop:%Y%m%dT%H%M%S}"]
+        name = "_".join([*parts, "00041", f"{TST_T0:%Y%m%dT%H%M%S}"]) + ".dat"
+        (pickup / name).write_bytes(b"granule")
+        old = time.time() - 60
+        os.utime(pickup / name, (old, old))
+        deadline = time.monotonic() + 30
+        while not (pickup / ".ingested" / name).exists():
+            assert time.monotonic() < deadline, "the server did not pick the file up"
+            time.sleep(0.2)
+        page = httpx.get(
+            f"{base}/products",
+            params={"product_class": "L0________", "sensing_from": start.isoformat()},
+        ).json()
+        assert [p["file_name"] for p in page["products"]] == [name]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_server_drives_an_order_over_http(
+    tst: Database, tst_settings: Settings, tmp_path: Path
+) -> None:
+    """A whole order through HTTP only: create, approve, plan, release; the server's own
+    dispatcher runs it to COMPLETED; products and job steps with logs are served."""
+    server, base = _serve(
+        tst, tst_settings.data_dir, "--sweep-interval", "0", "--dispatch-interval", "0.3"
+    )
+    try:
         order = httpx.post(
             f"{base}/orders",
             json=tst_order_spec(

@@ -78,6 +78,12 @@ def serve(
         help="Also run the dispatcher in this process, a round every so many seconds "
         "(0: off; run 'proseo dispatcher run' separately).",
     ),
+    pickup: list[str] = typer.Option(
+        [], "--pickup", help="Pickup point to watch: a folder or s3://BUCKET/PREFIX (repeatable)."
+    ),
+    pickup_interval: float = typer.Option(
+        10.0, "--pickup-interval", help="Seconds between pickup scans."
+    ),
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) on the configured database."""
     import uvicorn
@@ -94,6 +100,13 @@ def serve(
         from productionplanner.dispatcher import start_dispatcher
 
         start_dispatcher(application.state.database, settings, dispatch_interval)
+    if pickup:
+        from ingestor.cli import pickup_scanner
+        from ingestor.pickup import start_pickup_monitor
+
+        context = ctx.find_root().obj
+        scans = [pickup_scanner(context, target, None, once=False) for target in pickup]
+        start_pickup_monitor(scans, pickup_interval)
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
 
 
