@@ -15,6 +15,7 @@ from proseo.errors import InvalidInputError
 
 app = typer.Typer(help="The dispatcher: READY job steps to executors, results back.")
 console = make_console()
+error_console = make_console(stderr=True)
 
 
 @app.command("run")
@@ -58,6 +59,8 @@ def run(
         total.add(report)
         if not quiet and (report.changed or ticks == 1):
             console.print(f"[dim]{time.monotonic() - started:7.1f} s[/] {report.line()}")
+        for error in report.errors:
+            error_console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
 
     total = TickReport()
     try:

@@ -43,6 +43,7 @@ from productionplanner.readiness import recheck_waiting_job_steps
 from productionplanner.rollup import roll_up
 from proseo.config import Settings
 from proseo.db import Database
+from proseo.errors import ProseoError
 from proseo.model import (
     Job,
     JobStep,
@@ -95,6 +96,7 @@ class TickReport:
     timed_out: int = 0
     cancelled: int = 0
     states: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
 
     @property
     def running(self) -> int:
@@ -134,6 +136,7 @@ class TickReport:
         for key in COUNTERS:
             setattr(self, key, getattr(self, key) + getattr(other, key))
         self.states = dict(other.states)
+        self.errors.extend(other.errors)
 
     def line(self) -> str:
         """One status line for operators."""
@@ -187,6 +190,7 @@ class Dispatcher:
         self.runs_dir = (settings.data_dir / "runs").resolve()
         self._given = dict(executors or {})
         self._executors: dict[int, Executor] = {}
+        self._executor_config: dict[int, tuple[str, str, int]] = {}
         self._submissions: dict[str, Submission] = {}
         self._facility_of: dict[str, int] = {}  # run key -> facility id
 
@@ -209,20 +213,45 @@ class Dispatcher:
         )
 
     def _executor(self, facility: ProcessingFacility) -> Executor:
-        if facility.id not in self._executors:
-            given = self._given.get(facility.name)
-            self._executors[facility.id] = (
-                given
-                if given is not None
-                else make_executor(
-                    facility, self.settings.data_dir.resolve(), self.settings.executor.max_parallel
-                )
+        """The facility's executor, built again when its kind, settings or capacity change
+        (so ``proseo facility set`` takes effect in the next round)."""
+        given = self._given.get(facility.name)
+        if given is not None:
+            return given
+        config = (
+            facility.executor_kind,
+            json.dumps(facility.executor_settings or {}, sort_keys=True, default=str),
+            facility.max_job_steps,
+        )
+        cached = self._executors.get(facility.id)
+        if cached is None or self._executor_config.get(facility.id) != config:
+            cached = make_executor(
+                facility, self.settings.data_dir.resolve(), self.settings.executor.max_parallel
             )
-        return self._executors[facility.id]
+            self._executors[facility.id] = cached
+            self._executor_config[facility.id] = config
+        return cached
 
     def _track(self, facility: ProcessingFacility, submission: Submission) -> None:
         self._submissions[submission.run_key] = submission
         self._facility_of[submission.run_key] = facility.id
+
+    def _guarded(
+        self,
+        what: str,
+        action: Callable[[ProcessingFacility, TickReport], None],
+        facility: ProcessingFacility,
+        report: TickReport,
+    ) -> None:
+        """Run one facility's part of the round; an executor or storage failure there (Slurm
+        down, API server refusing) is reported and logged, and the other facilities and the
+        next round go on. Steps already set RUNNING are submitted again by a later collect."""
+        try:
+            action(facility, report)
+        except ProseoError as error:
+            message = f"{what}: {error.message}"
+            log.error("dispatcher: %s", message)
+            report.errors.append(message)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -237,10 +266,10 @@ class Dispatcher:
             ).all()
             session.expunge_all()
         for facility in facilities:
-            self._collect(facility, report)
+            self._guarded(f"collecting at {facility.name}", self._collect, facility, report)
         self._input_timeouts(report)
         for facility in facilities:
-            self._dispatch(facility, report)
+            self._guarded(f"dispatching to {facility.name}", self._dispatch, facility, report)
         with self.database.transaction() as session:
             report.states = {
                 state.value: count

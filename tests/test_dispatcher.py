@@ -22,8 +22,10 @@ from orderman.service import run_command, run_plan
 from productionplanner.dispatcher import Dispatcher, TickReport
 from productionplanner.executors import ExecutorStatus, Submission
 from productionplanner.executors.local import LocalExecutor
+from proseo.catalogue.facilities import default_facility
 from proseo.config import Settings
 from proseo.db import Database
+from proseo.errors import ExecutorError
 from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductFile, StateHistory
 from proseo.model.enums import JobState, JobStepState, OrderState, StatefulEntity
 from proseo.storage import PosixStorage
@@ -336,3 +338,46 @@ def test_forced_suspend_stops_the_runs(tst: Database, settings: Settings, tmp_pa
         time.sleep(0.1)
     assert not (settings.data_dir / "runs" / run_key / "manifest.json").exists()
     assert _step_states(tst, order_id) == {JobStepState.PLANNED: 2}
+
+
+def test_an_executor_failure_is_reported_and_the_steps_run_later(
+    tst: Database, settings: Settings, tmp_path: Path
+) -> None:
+    class Refusing(LocalExecutor):
+        def submit(self, specs: Any) -> Any:
+            raise ExecutorError(
+                "sbatch failed with exit code 1: Unable to contact slurm controller"
+            )
+
+    order_id = _released_order(
+        tst, dynamic_processing_parameters={"tstRunLog": str(_run_log(tmp_path))}
+    )
+    refusing = Dispatcher(tst, settings, executors={"localhost": Refusing(tmp_path / "pids")})
+    report = refusing.run(once=True)
+    assert report.errors == [
+        "dispatching to localhost: sbatch failed with exit code 1: "
+        "Unable to contact slurm controller"
+    ]
+    assert _step_states(tst, order_id)[JobStepState.RUNNING] == 2  # taken, not yet running
+    assert refusing.run(once=True).errors  # the next round tries again and says so again
+    working = Dispatcher(tst, settings)
+    _drain(working)
+    assert _order(tst, order_id).state is OrderState.COMPLETED
+    runs = _run_log(tmp_path).read_text().splitlines()
+    assert len(runs) == 4
+    assert len(set(runs)) == 4
+
+
+def test_facility_changes_take_effect_in_the_next_round(tst: Database, settings: Settings) -> None:
+    dispatcher = Dispatcher(tst, settings)
+    dispatcher.run(once=True)
+    with tst.transaction() as session:
+        facility = default_facility(session)
+        first = dispatcher._executor(facility)
+        assert dispatcher._executor(facility) is first
+        facility.max_job_steps = 7
+        session.flush()
+        second = dispatcher._executor(facility)
+    assert second is not first
+    assert isinstance(second, LocalExecutor)
+    assert second.max_parallel == min(7, settings.executor.max_parallel)
