@@ -9,7 +9,18 @@ from pydantic import BaseModel
 
 from orderman.orders import OrderSpec, create_order
 from orderman.service import run_command, run_plan
-from orderman.views import JobStepView, OrderRow, OrderView, job_step_view, list_orders, order_view
+from orderman.views import (
+    JobRow,
+    JobStepView,
+    OrderProductRow,
+    OrderRow,
+    OrderView,
+    job_step_view,
+    list_orders,
+    order_jobs,
+    order_products,
+    order_view,
+)
 from proseo.api.deps import DbSession, database
 
 router = APIRouter(tags=["orders"])
@@ -62,6 +73,18 @@ def get_order(
 ) -> OrderView:
     """An order with its job steps and their states."""
     return order_view(db, order_id, limit=limit)
+
+
+@router.get("/orders/{order_id}/jobs")
+def get_order_jobs(order_id: int, db: DbSession) -> list[JobRow]:
+    """The jobs of an order with their windows, states and job steps by state."""
+    return order_jobs(db, order_id)
+
+
+@router.get("/orders/{order_id}/products")
+def get_order_products(order_id: int, db: DbSession) -> list[OrderProductRow]:
+    """The products an order made (or is making) with sizes, MD5 and lineage."""
+    return order_products(db, order_id)
 
 
 @router.post("/orders/{order_id}/plan")

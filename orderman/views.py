@@ -322,3 +322,50 @@ def job_step_view(session: Session, job_step_id: int) -> JobStepView:
         log="\n".join(part for part in (step.processing_stdout, step.processing_stderr) if part)
         or None,
     )
+
+
+class JobRow(BaseModel):
+    """A job of an order: its window, state and job steps by state."""
+
+    id: int
+    window: str
+    orbit: int | None
+    facility: str | None
+    state: str
+    has_failed_job_steps: bool
+    steps_by_state: dict[str, int]
+
+
+def order_jobs(session: Session, order_id: int) -> list[JobRow]:
+    """The jobs of an order in window order, with their job steps counted by state.
+
+    :raises NotFoundError: for an unknown order id.
+    """
+    if session.get(ProcessingOrder, order_id) is None:
+        raise NotFoundError(f"no processing order with id {order_id}")
+    counts: dict[int, dict[str, int]] = {}
+    for job_id, state, count in session.execute(
+        select(JobStep.job_id, JobStep.state, func.count(JobStep.id))
+        .join(Job)
+        .where(Job.processing_order_id == order_id)
+        .group_by(JobStep.job_id, JobStep.state)
+    ):
+        counts.setdefault(job_id, {})[state.value] = count
+    jobs = session.scalars(
+        select(Job)
+        .where(Job.processing_order_id == order_id)
+        .options(selectinload(Job.orbit), selectinload(Job.processing_facility))
+        .order_by(Job.start_time, Job.id)
+    ).all()
+    return [
+        JobRow(
+            id=job.id,
+            window=_window(job.start_time, job.stop_time),
+            orbit=job.orbit.orbit_number if job.orbit else None,
+            facility=job.processing_facility.name if job.processing_facility else None,
+            state=job.state.value,
+            has_failed_job_steps=job.has_failed_job_steps,
+            steps_by_state=counts.get(job.id, {}),
+        )
+        for job in jobs
+    ]

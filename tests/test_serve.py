@@ -118,6 +118,18 @@ def test_server_drives_an_order_over_http(
             assert time.monotonic() < deadline, shown
             time.sleep(0.2)
         assert [s["state"] for s in shown["job_steps_detail"]] == ["COMPLETED", "COMPLETED"]
+        (job,) = httpx.get(f"{base}/orders/{order_id}/jobs").json()
+        assert job["state"] == "COMPLETED"
+        assert job["steps_by_state"] == {"COMPLETED": 2}
+        assert job["orbit"] == 1
+        made = httpx.get(f"{base}/orders/{order_id}/products").json()
+        assert {p["product_type"] for p in made} == {
+            "L1B_______",
+            "L1B_RA____",
+            "L1B_IR____",
+            "L2________",
+        }
+        assert all(p["md5"] for p in made)
         step = shown["job_steps_detail"][1]
         detail = httpx.get(f"{base}/jobsteps/{step['id']}").json()
         assert "TST processor" in detail["log"]
