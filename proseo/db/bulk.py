@@ -8,14 +8,12 @@ on SQLite.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
-import re
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from enum import Enum
-from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Table, func, insert, select, text
@@ -68,80 +66,54 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         session.execute(insert(table), list(rows[start : start + CHUNK]))
 
 
-_SPECIAL = re.compile(r"[\\\t\n\r]")
-
-
-def _escape(text_value: str) -> str:
-    if _SPECIAL.search(text_value) is None:
-        return text_value
-    return (
-        text_value.replace("\\", "\\\\")
-        .replace("\t", "\\t")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-    )
-
-
-@lru_cache(maxsize=262_144)
-def _datetime_text(value: datetime) -> str:
-    # Cached: job windows and product validities repeat across rows and evaluations.
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} in a bulk insert")
-    return value.isoformat()
-
-
-_BY_TYPE: dict[type, Callable[[Any], str]] = {
-    str: _escape,
-    int: str,
-    float: repr,
-    bool: lambda v: "t" if v else "f",
-    datetime: _datetime_text,
-    uuid.UUID: str,
-}
-
-
-def _copy_text(value: Any, is_json: bool) -> str:
-    """A value in PostgreSQL's COPY text format (``\\N`` is NULL)."""
-    if value is None:
-        return "\\N"
-    if is_json:
-        return _escape(json.dumps(value))
-    convert = _BY_TYPE.get(type(value))
-    if convert is not None:
-        return convert(value)
-    if isinstance(value, Enum):
-        return _escape(str(value.value))
-    if isinstance(value, datetime):
-        return _datetime_text(value)
-    return _escape(str(value))
-
-
 def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``COPY ... FROM STDIN`` in CSV format, written by the C ``csv`` module: values go as
+    ``str()`` (times as ISO text with offset, booleans as True/False, enumerations as their
+    value), NULL as an unquoted ``\\N``, JSON columns as JSON text."""
     given = list(rows[0])
-    defaults = {
-        column.name: column.default
+    defaults = [
+        column.default
         for column in table.columns
         if column.name not in rows[0] and column.default is not None
-    }
-    columns = given + list(defaults)
+    ]
+    columns = given + [
+        column.name
+        for column in table.columns
+        if column.name not in rows[0] and column.default is not None
+    ]
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    flags = [name in json_columns for name in columns]
+    json_positions = [i for i, name in enumerate(columns) if name in json_columns]
+    for name, value in rows[0].items():
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} for {table.name}.{name}")
+    get = itemgetter(*given)
+    single = len(given) == 1
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        picked = [get(row)] if single else list(get(row))
+        for default in defaults:
+            picked.append(default.arg(None) if default.is_callable else default.arg)  # type: ignore[attr-defined]
+        for position in json_positions:
+            if picked[position] is not None:
+                picked[position] = json.dumps(picked[position])
+        return [NULL if v is None else v for v in picked]
+
     buffer = io.StringIO()
-    for row in rows:
-        values = [row[name] for name in given]
-        for default in defaults.values():
-            values.append(default.arg(None) if default.is_callable else default.arg)  # type: ignore[attr-defined]
-        buffer.write("\t".join(_copy_text(v, j) for v, j in zip(values, flags, strict=True)))
-        buffer.write("\n")
+    csv.writer(buffer, lineterminator="\n").writerows(map(values, rows))
     buffer.seek(0)
     quoted = ", ".join(f'"{name}"' for name in columns)
     raw = session.connection().connection.dbapi_connection
     assert raw is not None
     cursor: Any = raw.cursor()
     try:
-        cursor.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN', buffer)
+        cursor.copy_expert(
+            f"COPY \"{table.name}\" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer
+        )
     finally:
         cursor.close()
+
+
+NULL = "\\N"
 
 
 def refresh_statistics(session: Session, *tables: Table) -> None:
