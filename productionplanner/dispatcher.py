@@ -622,7 +622,11 @@ class Dispatcher:
                 )
                 or 0
             )
-            free = locked.max_job_steps - running
+            limit = locked.max_job_steps
+            executor_capacity = getattr(self._executor(locked), "capacity", None)
+            if executor_capacity is not None:  # e.g. this machine's local process cap
+                limit = min(limit, int(executor_capacity))
+            free = limit - running
             if free <= 0:
                 return
             ids = list(

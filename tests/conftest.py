@@ -271,10 +271,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+LOCAL_PROCESSES = 8  # the tests' local process cap, whatever the machine's CPU count
+
+
 def settings_for(tmp_path: Path, database: Database) -> Settings:
+    """Settings on ``database`` with a data directory under ``tmp_path`` and a local process
+    cap of :data:`LOCAL_PROCESSES`."""
     return load_settings(
         data_dir=tmp_path / "data",
         database_url=database.engine.url.render_as_string(hide_password=False),
+        executor={"max_parallel": LOCAL_PROCESSES},
     )
 
 

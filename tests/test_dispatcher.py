@@ -29,7 +29,7 @@ from proseo.errors import ExecutorError
 from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductFile, StateHistory
 from proseo.model.enums import JobState, JobStepState, OrderState, StatefulEntity
 from proseo.storage import PosixStorage
-from tests.conftest import approved_tst_order
+from tests.conftest import LOCAL_PROCESSES, approved_tst_order
 
 
 def _released_order(database: Database, **overrides: Any) -> int:
@@ -269,6 +269,7 @@ def test_dispatcher_killed_and_restarted_runs_nothing_twice(
         **os.environ,
         "PROSEO_DATA_DIR": str(settings.data_dir),
         "PROSEO_DATABASE_URL": settings.effective_database_url,
+        "PROSEO_EXECUTOR__MAX_PARALLEL": str(LOCAL_PROCESSES),
     }
     command = [sys.executable, "-m", "proseo", "dispatcher", "run", "--interval", "0.2"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=False)
@@ -381,3 +382,14 @@ def test_facility_changes_take_effect_in_the_next_round(tst: Database, settings:
     assert second is not first
     assert isinstance(second, LocalExecutor)
     assert second.max_parallel == min(7, settings.executor.max_parallel)
+
+
+def test_the_executor_capacity_bounds_what_is_taken(
+    tst: Database, settings: Settings, tmp_path: Path
+) -> None:
+    order_id = _released_order(tst, orbits=[{"spacecraft": "TST1", "from": 4, "to": 6}])
+    two = LocalExecutor(tmp_path / "pids", max_parallel=2)
+    report = Dispatcher(tst, settings, executors={"localhost": two}).run(once=True)
+    assert report.submitted == 2  # the facility could take 4; this machine runs 2
+    assert _step_states(tst, order_id)[JobStepState.RUNNING] == 2
+    assert _step_states(tst, order_id)[JobStepState.READY] == 1

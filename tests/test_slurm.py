@@ -25,6 +25,7 @@ from proseo.db import Database
 from proseo.model import JobStep
 from proseo.model.enums import JobStepState, OrderState
 from proseo.plugins import load_executor_class
+from tests.conftest import LOCAL_PROCESSES
 from tests.slurmcluster import SlurmCluster, SlurmUnavailable
 from tests.test_dispatcher import _order, _released_order, _run_log, _step_states
 from tests.test_local_executor import _spec
@@ -154,6 +155,7 @@ def test_dispatcher_killed_and_restarted_adopts_slurm_jobs(
         **os.environ,
         "PROSEO_DATA_DIR": str(tst_settings.data_dir),
         "PROSEO_DATABASE_URL": tst_settings.effective_database_url,
+        "PROSEO_EXECUTOR__MAX_PARALLEL": str(LOCAL_PROCESSES),
     }
     command = [sys.executable, "-m", "proseo", "dispatcher", "run", "--interval", "0.2"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)

@@ -44,6 +44,11 @@ class LocalExecutor:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         runs_dir.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def capacity(self) -> int:
+        """Runs this executor takes at once (the dispatcher takes no more READY steps)."""
+        return self.max_parallel
+
     @classmethod
     def from_settings(
         cls, settings: Mapping[str, Any], *, state_dir: Path, capacity: int
