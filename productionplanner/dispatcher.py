@@ -85,7 +85,8 @@ COUNTERS = (
 
 @dataclass
 class TickReport:
-    """What one dispatcher tick did, and the job steps by state afterwards."""
+    """What one dispatcher tick did, and afterwards the job steps by state of the orders in
+    flight (RELEASED, RUNNING, SUSPENDING)."""
 
     submitted: int = 0
     resubmitted: int = 0
@@ -271,10 +272,16 @@ class Dispatcher:
         for facility in facilities:
             self._guarded(f"dispatching to {facility.name}", self._dispatch, facility, report)
         with self.database.transaction() as session:
+            # the work in flight: job steps of orders that are released, running or suspending
+            # (READY steps left in a FAILED order wait for the operator, not the dispatcher)
             report.states = {
                 state.value: count
                 for state, count in session.execute(
-                    select(JobStep.state, func.count()).group_by(JobStep.state)
+                    select(JobStep.state, func.count())
+                    .join(Job, JobStep.job_id == Job.id)
+                    .join(ProcessingOrder, Job.processing_order_id == ProcessingOrder.id)
+                    .where(ProcessingOrder.state.in_([*DISPATCHABLE_ORDERS, OrderState.SUSPENDING]))
+                    .group_by(JobStep.state)
                 )
             }
         return report

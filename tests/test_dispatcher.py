@@ -393,3 +393,15 @@ def test_the_executor_capacity_bounds_what_is_taken(
     assert report.submitted == 2  # the facility could take 4; this machine runs 2
     assert _step_states(tst, order_id)[JobStepState.RUNNING] == 2
     assert _step_states(tst, order_id)[JobStepState.READY] == 1
+
+
+def test_ready_steps_of_a_failed_order_do_not_keep_the_dispatcher_busy(
+    tst: Database, settings: Settings
+) -> None:
+    """The L1B steps fail for good: their jobs and the order fail, the L2 steps stay waiting,
+    and --until-idle ends instead of waiting for the operator."""
+    order_id = _released_order(tst, dynamic_processing_parameters={"tstFailTypes": "L1B_______"})
+    report = Dispatcher(tst, settings).run(interval_s=0.1, until_idle=True, timeout_s=60)
+    assert report.idle
+    assert _order(tst, order_id).state is OrderState.FAILED
+    assert report.states == {}
