@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -12,10 +13,17 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+LOG_WIDTH = 160  # columns of tables when the output is a file or pipe (logs, CI)
+
 
 def make_console(*, stderr: bool = False) -> Console:
-    """A console that never wraps messages (lines stay greppable in logs and scripts)."""
-    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+    """A console that never wraps messages (lines stay greppable in logs and scripts); when
+    the output is not a terminal, tables get :data:`LOG_WIDTH` columns instead of Rich's 80
+    (``COLUMNS`` still wins)."""
+    console = Console(stderr=stderr, soft_wrap=True, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = LOG_WIDTH
+    return console
 
 
 class OutputFormat(StrEnum):
