@@ -85,6 +85,9 @@ def test_capacity_success_and_failure(tmp_path: Path) -> None:
     statuses = _wait(executor, submitted)
     assert statuses == {"proseo-1-1": ExecutorStatus.SUCCEEDED, "proseo-2-1": ExecutorStatus.FAILED}
     assert json.loads(specs[1].manifest_path.read_text())["exit_code"] == 200
+    # ended runs leave the active folders (counting active runs stays cheap)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ended"]
+    assert (tmp_path / "runs" / "ended" / "proseo-2-1" / "wrapper.log").exists()
     third = executor.submit(specs)  # the first two are adopted, not started again
     assert [s.run_key for s in third] == ["proseo-1-1", "proseo-2-1", "proseo-3-1"]
     assert _wait(executor, third)["proseo-3-1"] is ExecutorStatus.SUCCEEDED

@@ -1,7 +1,8 @@
 """The local executor (the embedded default): wrapper runs as subprocesses of this machine.
 
 Each run gets a folder ``<runs dir>/<run key>/`` holding ``pid`` (process id and its start
-time from ``/proc``, so a reused pid is not mistaken for the run) and ``wrapper.log``. Runs
+time from ``/proc``, so a reused pid is not mistaken for the run) and ``wrapper.log``; once
+the run has ended and been polled, the folder moves to ``<runs dir>/ended/``. Runs
 start in their own session, so they outlive a dispatcher that is killed; a new executor on
 the same runs folder adopts them. At most ``max_parallel`` runs are active at once.
 """
@@ -21,6 +22,8 @@ from typing import Any
 from processor_wrappers.wrapper import FAILED
 from productionplanner.executors.base import ExecutorStatus, RunSpec, Submission
 from proseo.storage import check_name
+
+ENDED = "ended"  # sub-folder of the runs folder for runs that have ended
 
 
 def _proc_start_time(pid: int) -> str | None:
@@ -58,7 +61,19 @@ class LocalExecutor:
         return cls(state_dir, max_parallel=int(settings.get("max_parallel", capacity)))
 
     def _folder(self, run_key: str) -> Path:
-        return self.runs_dir / check_name(run_key, "run key")
+        """``<runs dir>/<run key>`` while active, ``<runs dir>/ended/<run key>`` after."""
+        name = check_name(run_key, "run key")
+        ended = self.runs_dir / ENDED / name
+        return ended if ended.is_dir() else self.runs_dir / name
+
+    def _retire(self, run_key: str) -> None:
+        """Move an ended run's folder out of the active ones (counting active runs then
+        stays proportional to the runs in flight, not to all runs ever made)."""
+        folder = self.runs_dir / run_key
+        target = self.runs_dir / ENDED / run_key
+        with contextlib.suppress(OSError):
+            target.parent.mkdir(exist_ok=True)
+            folder.replace(target)
 
     def _alive(self, run_key: str) -> bool:
         child = self._children.get(run_key)
@@ -74,7 +89,7 @@ class LocalExecutor:
         return sum(
             1
             for folder in self.runs_dir.iterdir()
-            if folder.is_dir() and not (folder / "done").exists() and self._alive(folder.name)
+            if folder.is_dir() and folder.name != ENDED and self._alive(folder.name)
         )
 
     def submit(self, specs: Sequence[RunSpec]) -> list[Submission]:
@@ -124,10 +139,10 @@ class LocalExecutor:
                 statuses[submission.run_key] = (
                     ExecutorStatus.FAILED if status == FAILED else ExecutorStatus.SUCCEEDED
                 )
-                (folder / "done").touch()
+                self._retire(submission.run_key)
             else:  # ended without a manifest: killed or crashed
                 statuses[submission.run_key] = ExecutorStatus.FAILED
-                (folder / "done").touch()
+                self._retire(submission.run_key)
         return statuses
 
     def cancel(self, submissions: Sequence[Submission]) -> None:
