@@ -3,10 +3,12 @@
 Exit code 0 when the job step completed (with or without warnings), 1 when it failed (the
 manifest says why), 2 when the description is unusable.
 
-With a manifest path the run happens at most once: an exclusive lock on ``<manifest>.lock``
-keeps a second wrapper of the same run from starting, and a run whose manifest exists is not
-repeated (exit 0, or 1 if that manifest says FAILED). So a dispatcher that re-submits a run
-it lost track of can never run the processor twice.
+With a manifest path the run happens at most once: a wrapper takes an exclusive lock on
+``<manifest>.lock`` first, so a second wrapper of the same run waits for the first one; a run
+whose manifest exists is not repeated (exit 0, or 1 if that manifest says FAILED). So a
+dispatcher that re-submits a run it lost track of can never run the processor twice: the
+duplicate waits and then reports the first run's outcome. (If the first wrapper died without
+a manifest, the duplicate runs the step.)
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"proseo-wrapper: {manifest} is being produced by another run", file=sys.stderr)
-            return 2
+            print(f"proseo-wrapper: {manifest} is being produced; waiting", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if manifest.exists():
             status = json.loads(manifest.read_text(encoding="utf-8")).get("status")
             print(f"proseo-wrapper: already ran ({status}), not repeated", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,45 @@ def test_wrapper_imports_neither_sqlalchemy_nor_fastapi() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_duplicate_wrapper_waits_and_never_runs_the_processor_twice(tmp_path: Path) -> None:
+    """A dispatcher that lost track of a run submits it again: the second wrapper of the same
+    run key waits for the first and reports its outcome."""
+    storage = PosixStorage(tmp_path / "storage")
+    (tmp_path / "in.dat").write_text("x")
+    storage.put(tmp_path / "in.dat", "TST/L0/u/in.dat")
+    run_log = tmp_path / "runs.log"
+    description = {
+        "run_key": "proseo-7-1",
+        "storage": {"kind": "posix", "root": str(tmp_path / "storage")},
+        "processor": {
+            "name": "TSTL1",
+            "version": "1.0.0",
+            "tasks": [
+                {
+                    "name": "TSTL1",
+                    "version": "1.0.0",
+                    "command": "python -m missions.testmission.processor",
+                }
+            ],
+        },
+        "dynamic_parameters": {"tstSleepSeconds": "1.5", "tstRunLog": str(run_log)},
+        "inputs": [
+            {"file_type": "L0________", "files": [{"key": "TST/L0/u/in.dat", "name": "in.dat"}]}
+        ],
+        "outputs": [{"file_type": "L1B_______", "file_name": "o.dat", "key": "TST/L1B/v/o.dat"}],
+    }
+    path = tmp_path / "description.json"
+    path.write_text(json.dumps(description))
+    manifest = tmp_path / "run" / "manifest.json"
+    command = [sys.executable, "-m", "processor_wrappers", str(path), str(manifest)]
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    second = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert first.wait(timeout=60) == 0
+    assert second.returncode == 0
+    assert "waiting" in second.stderr
+    assert "already ran (COMPLETED)" in second.stderr
+    assert run_log.read_text().splitlines() == ["o.dat"]  # the processor ran once
+    assert json.loads(manifest.read_text())["status"] == "COMPLETED"
