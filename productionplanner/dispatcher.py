@@ -117,15 +117,7 @@ class TickReport:
     @property
     def changed(self) -> bool:
         """Whether the tick did anything."""
-        return bool(
-            self.submitted
-            + self.resubmitted
-            + self.completed
-            + self.failed
-            + self.retried
-            + self.timed_out
-            + self.cancelled
-        )
+        return any(getattr(self, key) for key in COUNTERS if key != "woken")
 
     @property
     def idle(self) -> bool:

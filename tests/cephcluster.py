@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+
+from tests.pgcluster import free_port
 
 PACKAGES = ("ceph-mon", "ceph-osd", "radosgw", "ceph-common")
 ACCESS_KEY = "PROSEOTESTACCESSKEY0"
@@ -28,12 +29,6 @@ SECRET_KEY = "proseo-test-secret-key-0123456789abcdef"
 
 class CephUnavailable(RuntimeError):
     """Ceph cannot be installed or started here (the message says why, with the logs)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _install() -> None:
@@ -98,7 +93,7 @@ class CephRGW:
         for sub in ("mon", "osd/ceph-0", "run", "log", "rgw"):
             (f / sub).mkdir(parents=True, exist_ok=True)
         fsid = str(uuid.uuid4())
-        mon_port, rgw_port = _free_port(), _free_port()
+        mon_port, rgw_port = free_port(), free_port()
         self.endpoint_url = f"http://127.0.0.1:{rgw_port}"
         self.conf.write_text(
             f"""[global]

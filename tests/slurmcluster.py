@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
+
+from tests.pgcluster import free_port
 
 PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
 
 
 class SlurmUnavailable(RuntimeError):
     """Slurm cannot be installed or started here (the message says why)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _install() -> None:
@@ -82,8 +77,8 @@ class SlurmCluster:
                 [
                     "ClusterName=proseo-test",
                     "SlurmctldHost=localhost(127.0.0.1)",
-                    f"SlurmctldPort={_free_port()}",
-                    f"SlurmdPort={_free_port()}",
+                    f"SlurmctldPort={free_port()}",
+                    f"SlurmdPort={free_port()}",
                     "SlurmUser=root",
                     "SlurmdUser=root",
                     "AuthType=auth/munge",

@@ -254,15 +254,21 @@ def test_skip_locked_leaves_locked_steps_to_another_dispatcher(
     _drain(Dispatcher(tst, settings))
 
 
-def test_dispatcher_killed_and_restarted_runs_nothing_twice(
-    tst: Database, settings: Settings, tmp_path: Path
-) -> None:
+def kill_dispatcher_while_running_and_restart(
+    database: Database, settings: Settings, tmp_path: Path, sleep_s: int, timeout_s: int
+) -> int:
+    """Release a TST order over orbits 4-6 (three L1B then three L2 steps, each sleeping
+    ``sleep_s``), start ``proseo dispatcher run``, SIGKILL it once three steps run, restart it
+    with ``--until-idle`` and check the order completed with every step run exactly once.
+
+    :returns: the order id.
+    """
     order_id = _released_order(
-        tst,
+        database,
         orbits=[{"spacecraft": "TST1", "from": 4, "to": 6}],
         dynamic_processing_parameters={
             "tstRunLog": str(_run_log(tmp_path)),
-            "tstSleepSeconds": "2",
+            "tstSleepSeconds": str(sleep_s),
         },
     )
     env = {
@@ -272,26 +278,33 @@ def test_dispatcher_killed_and_restarted_runs_nothing_twice(
         "PROSEO_EXECUTOR__MAX_PARALLEL": str(LOCAL_PROCESSES),
     }
     command = [sys.executable, "-m", "proseo", "dispatcher", "run", "--interval", "0.2"]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=False)
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while _step_states(tst, order_id)[JobStepState.RUNNING] < 3:
+    while _step_states(database, order_id)[JobStepState.RUNNING] < 3:
         assert time.monotonic() < deadline, "the dispatcher never started the steps"
         time.sleep(0.1)
     first.send_signal(signal.SIGKILL)
     first.wait()
     second = subprocess.run(
-        [*command, "--until-idle", "--timeout", "120"],
+        [*command, "--until-idle", "--timeout", str(timeout_s)],
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
     assert second.returncode == 0, second.stderr
-    assert _order(tst, order_id).state is OrderState.COMPLETED
+    assert _order(database, order_id).state is OrderState.COMPLETED
     runs = _run_log(tmp_path).read_text().splitlines()
     # orbits 4, 5 and 6 each make L1B then L2
     assert len(runs) == 6, runs
     assert len(set(runs)) == 6, runs
+    return order_id
+
+
+def test_dispatcher_killed_and_restarted_runs_nothing_twice(
+    tst: Database, settings: Settings, tmp_path: Path
+) -> None:
+    kill_dispatcher_while_running_and_restart(tst, settings, tmp_path, sleep_s=2, timeout_s=120)
 
 
 def test_suspend_while_running_then_resume(

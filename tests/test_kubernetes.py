@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 
 from productionplanner.dispatcher import Dispatcher
-from productionplanner.executors import ExecutorStatus, RunSpec, Submission
+from productionplanner.executors import ExecutorStatus, RunSpec
 from productionplanner.executors.kubernetes import KubernetesExecutor, job_manifest
 from proseo.catalogue.facilities import default_facility
 from proseo.config import Settings
@@ -24,6 +24,7 @@ from proseo.errors import ConfigurationError
 from proseo.model.enums import OrderState
 from proseo.plugins import load_executor_class
 from tests.fakekube import FakeKubernetes
+from tests.runs import wait_until_ended
 from tests.test_dispatcher import _order, _released_order, _run_log
 from tests.test_local_executor import _spec
 
@@ -46,19 +47,6 @@ def _executor(server: FakeKubernetes, data_dir: Path) -> KubernetesExecutor:
         claim_name="proseo-data",
         api_client=client.ApiClient(configuration),
     )
-
-
-def _wait(
-    executor: KubernetesExecutor, submissions: list[Submission], seconds: float = 60
-) -> dict[str, ExecutorStatus]:
-    deadline = time.monotonic() + seconds
-    statuses: dict[str, ExecutorStatus] = {}
-    while time.monotonic() < deadline:
-        statuses = executor.poll(submissions)
-        if all(s in (ExecutorStatus.SUCCEEDED, ExecutorStatus.FAILED) for s in statuses.values()):
-            return statuses
-        time.sleep(0.1)
-    raise AssertionError(f"Jobs did not end: {statuses}")
 
 
 def test_manifests_are_valid_kubernetes_jobs(tmp_path: Path) -> None:
@@ -106,7 +94,7 @@ def test_submit_poll_fail_cancel_adopt(fake: FakeKubernetes, tmp_path: Path) -> 
         {k: v for k, v in created.items() if k != "status"}, K8S_VERSION, strict=False
     )
     assert executor.submit(specs[:1]) == submitted[:1]  # 409: adopted, not created twice
-    statuses = _wait(executor, submitted[:2])
+    statuses = wait_until_ended(executor, submitted[:2])
     assert statuses == {"proseo-1-1": ExecutorStatus.SUCCEEDED, "proseo-2-1": ExecutorStatus.FAILED}
     assert executor.poll(submitted[2:]) == {"proseo-3-1": ExecutorStatus.RUNNING}
     lists = [r for r in fake.requests if r == ("GET", "/apis/batch/v1/namespaces/eo/jobs")]
@@ -163,6 +151,8 @@ def test_real_cluster_runs_a_job(tmp_path: Path) -> None:  # pragma: no cover - 
     spec = RunSpec(f"proseo-0-{int(time.time())}", tmp_path / "d.json", tmp_path / "m.json")
     submitted = executor.submit([spec])
     try:
-        assert _wait(executor, submitted, 300) == {spec.run_key: ExecutorStatus.SUCCEEDED}
+        assert wait_until_ended(executor, submitted, 300) == {
+            spec.run_key: ExecutorStatus.SUCCEEDED
+        }
     finally:
         executor.cancel(submitted)

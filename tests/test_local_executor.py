@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
-from productionplanner.executors import ExecutorStatus, RunSpec, Submission
+from productionplanner.executors import ExecutorStatus, RunSpec
 from productionplanner.executors.local import LocalExecutor
 from proseo.plugins import load_executor_class
 from proseo.storage import PosixStorage
+from tests.runs import wait_until_ended
 
 PROCESSOR = """
 import sys, time
@@ -55,19 +55,6 @@ def _spec(tmp_path: Path, run_key: str, seconds: float, code: int = 0) -> RunSpe
     return RunSpec(run_key, path, tmp_path / f"{run_key}.manifest.json")
 
 
-def _wait(
-    executor: LocalExecutor, submissions: list[Submission], seconds: float = 30
-) -> dict[str, ExecutorStatus]:
-    deadline = time.monotonic() + seconds
-    statuses: dict[str, ExecutorStatus] = {}
-    while time.monotonic() < deadline:
-        statuses = executor.poll(submissions)
-        if all(s in (ExecutorStatus.SUCCEEDED, ExecutorStatus.FAILED) for s in statuses.values()):
-            return statuses
-        time.sleep(0.1)
-    raise AssertionError(f"runs did not end: {statuses}")
-
-
 def test_capacity_success_and_failure(tmp_path: Path) -> None:
     assert load_executor_class("local") is LocalExecutor
     executor = LocalExecutor(tmp_path / "runs", max_parallel=2)
@@ -82,7 +69,7 @@ def test_capacity_success_and_failure(tmp_path: Path) -> None:
         "proseo-1-1": ExecutorStatus.RUNNING,
         "proseo-2-1": ExecutorStatus.RUNNING,
     }
-    statuses = _wait(executor, submitted)
+    statuses = wait_until_ended(executor, submitted)
     assert statuses == {"proseo-1-1": ExecutorStatus.SUCCEEDED, "proseo-2-1": ExecutorStatus.FAILED}
     assert json.loads(specs[1].manifest_path.read_text())["exit_code"] == 200
     # ended runs leave the active folders (counting active runs stays cheap)
@@ -90,7 +77,7 @@ def test_capacity_success_and_failure(tmp_path: Path) -> None:
     assert (tmp_path / "runs" / "ended" / "proseo-2-1" / "wrapper.log").exists()
     third = executor.submit(specs)  # the first two are adopted, not started again
     assert [s.run_key for s in third] == ["proseo-1-1", "proseo-2-1", "proseo-3-1"]
-    assert _wait(executor, third)["proseo-3-1"] is ExecutorStatus.SUCCEEDED
+    assert wait_until_ended(executor, third)["proseo-3-1"] is ExecutorStatus.SUCCEEDED
     assert (tmp_path / "storage" / "T/proseo-1-1/out.dat").read_text() == "done"
 
 
@@ -106,5 +93,5 @@ def test_cancel_and_adoption_after_a_restart(tmp_path: Path) -> None:
     assert second.submit([long_run]) == [submission]  # not started twice
     second.cancel(adopted)
     second.cancel(adopted)  # idempotent
-    assert _wait(second, adopted, 15) == {"proseo-5-1": ExecutorStatus.FAILED}
+    assert wait_until_ended(second, adopted, 15) == {"proseo-5-1": ExecutorStatus.FAILED}
     assert not long_run.manifest_path.exists()

@@ -29,6 +29,7 @@ from proseo.storage.s3 import S3Storage
 from tests.cephcluster import CephRGW, CephUnavailable
 from tests.conftest import TST_T0, settings_for, store_catalogued_files
 from tests.test_dispatcher import _order, _released_order, _run_log
+from tests.test_wrapper import tst_l1b_description
 
 
 @pytest.fixture(scope="session")
@@ -193,27 +194,7 @@ def test_wrapper_stages_from_and_to_s3(rgw: CephRGW, bucket: str, tmp_path: Path
     settings = _settings(rgw, bucket, prefix="w")
     storage = S3Storage.from_settings(settings)
     storage.put(_file(tmp_path / "in.dat", 100), "TST/L0/u/in.dat")
-    description = {
-        "run_key": "proseo-1-1",
-        "storage": settings,
-        "processor": {
-            "name": "TSTL1",
-            "version": "1.0.0",
-            "tasks": [
-                {
-                    "name": "TSTL1",
-                    "version": "1.0.0",
-                    "command": "python -m missions.testmission.processor",
-                }
-            ],
-        },
-        "inputs": [
-            {"file_type": "L0________", "files": [{"key": "TST/L0/u/in.dat", "name": "1/in.dat"}]}
-        ],
-        "outputs": [
-            {"file_type": "L1B_______", "file_name": "out.dat", "key": "TST/L1B/v/out.dat"}
-        ],
-    }
+    description = tst_l1b_description(settings, "TST/L0/u/in.dat", "TST/L1B/v/out.dat")
     result = run_job_step(description, work_root=tmp_path)
     assert result.status == COMPLETED, result.reason
     assert result.outputs[0]["md5"] == storage.stat("TST/L1B/v/out.dat").md5

@@ -4,7 +4,6 @@ the readiness safety-net sweep."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,18 +24,12 @@ from tests.conftest import (
     released_waiting_l1b_order,
     tst_order_spec,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.pgcluster import free_port
 
 
 def _serve(database: Database, data_dir: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
     """``proseo serve`` on a free port with ``options``; returns the process and base URL."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "proseo"),

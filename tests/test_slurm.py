@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,17 +14,22 @@ import pytest
 from sqlalchemy import select
 
 from productionplanner.dispatcher import Dispatcher
-from productionplanner.executors import ExecutorStatus, Submission
+from productionplanner.executors import ExecutorStatus
 from productionplanner.executors.slurm import SlurmExecutor, _expand
 from proseo.catalogue.facilities import default_facility
 from proseo.config import Settings
 from proseo.db import Database
 from proseo.model import JobStep
-from proseo.model.enums import JobStepState, OrderState
+from proseo.model.enums import OrderState
 from proseo.plugins import load_executor_class
-from tests.conftest import LOCAL_PROCESSES
+from tests.runs import wait_until_ended
 from tests.slurmcluster import SlurmCluster, SlurmUnavailable
-from tests.test_dispatcher import _order, _released_order, _run_log, _step_states
+from tests.test_dispatcher import (
+    _order,
+    _released_order,
+    _run_log,
+    kill_dispatcher_while_running_and_restart,
+)
 from tests.test_local_executor import _spec
 
 
@@ -45,19 +47,6 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
 
 def _executor(slurm: SlurmCluster, state: Path) -> SlurmExecutor:
     return SlurmExecutor(state, partition=slurm.partition, env=slurm.env)
-
-
-def _wait(
-    executor: SlurmExecutor, submissions: list[Submission], seconds: float = 60
-) -> dict[str, ExecutorStatus]:
-    deadline = time.monotonic() + seconds
-    statuses: dict[str, ExecutorStatus] = {}
-    while time.monotonic() < deadline:
-        statuses = executor.poll(submissions)
-        if all(s in (ExecutorStatus.SUCCEEDED, ExecutorStatus.FAILED) for s in statuses.values()):
-            return statuses
-        time.sleep(0.2)
-    raise AssertionError(f"Slurm jobs did not end: {statuses}")
 
 
 def test_array_task_strings() -> None:
@@ -79,7 +68,7 @@ def test_submit_array_poll_fail_and_adopt(slurm: SlurmCluster, tmp_path: Path) -
     submitted = executor.submit(array)
     assert [s.backend_id.split("_")[1] for s in submitted] == ["0", "1", "2"]
     assert len({s.backend_id.split("_")[0] for s in submitted}) == 1  # one sbatch, one array
-    statuses = _wait(executor, [one, *submitted])
+    statuses = wait_until_ended(executor, [one, *submitted])
     assert statuses == {
         "proseo-1-1": ExecutorStatus.SUCCEEDED,
         "proseo-2-1": ExecutorStatus.SUCCEEDED,
@@ -106,7 +95,7 @@ def test_cancel(slurm: SlurmCluster, tmp_path: Path) -> None:
         time.sleep(0.2)
     executor.cancel([submission])
     executor.cancel([submission])  # idempotent
-    assert _wait(executor, [submission], 30) == {"proseo-5-1": ExecutorStatus.FAILED}
+    assert wait_until_ended(executor, [submission], 30) == {"proseo-5-1": ExecutorStatus.FAILED}
     assert not long_run.manifest_path.exists()
 
 
@@ -143,39 +132,8 @@ def test_dispatcher_runs_an_order_on_slurm(
 def test_dispatcher_killed_and_restarted_adopts_slurm_jobs(
     slurm_facility: Database, tst_settings: Settings, tmp_path: Path
 ) -> None:
-    order_id = _released_order(
-        slurm_facility,
-        orbits=[{"spacecraft": "TST1", "from": 4, "to": 6}],
-        dynamic_processing_parameters={
-            "tstRunLog": str(_run_log(tmp_path)),
-            "tstSleepSeconds": "3",
-        },
+    kill_dispatcher_while_running_and_restart(
+        slurm_facility, tst_settings, tmp_path, sleep_s=3, timeout_s=180
     )
-    env = {
-        **os.environ,
-        "PROSEO_DATA_DIR": str(tst_settings.data_dir),
-        "PROSEO_DATABASE_URL": tst_settings.effective_database_url,
-        "PROSEO_EXECUTOR__MAX_PARALLEL": str(LOCAL_PROCESSES),
-    }
-    command = [sys.executable, "-m", "proseo", "dispatcher", "run", "--interval", "0.2"]
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while _step_states(slurm_facility, order_id)[JobStepState.RUNNING] < 3:
-        assert time.monotonic() < deadline, "the dispatcher never started the steps"
-        time.sleep(0.1)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    second = subprocess.run(
-        [*command, "--until-idle", "--timeout", "180"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert second.returncode == 0, second.stderr
-    assert _order(slurm_facility, order_id).state is OrderState.COMPLETED
-    runs = _run_log(tmp_path).read_text().splitlines()
-    assert len(runs) == 6, runs
-    assert len(set(runs)) == 6, runs
     with slurm_facility.transaction() as session:
-        assert set(session.scalars(select(JobStep.attempt))) == {1}
+        assert set(session.scalars(select(JobStep.attempt))) == {1}  # adopted, not re-run

@@ -160,16 +160,14 @@ def test_wrapper_imports_neither_sqlalchemy_nor_fastapi() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_duplicate_wrapper_waits_and_never_runs_the_processor_twice(tmp_path: Path) -> None:
-    """A dispatcher that lost track of a run submits it again: the second wrapper of the same
-    run key waits for the first and reports its outcome."""
-    storage = PosixStorage(tmp_path / "storage")
-    (tmp_path / "in.dat").write_text("x")
-    storage.put(tmp_path / "in.dat", "TST/L0/u/in.dat")
-    run_log = tmp_path / "runs.log"
-    description = {
+def tst_l1b_description(
+    storage: dict[str, Any], input_key: str, output_key: str, **dynamic: str
+) -> dict[str, Any]:
+    """A job step description running the TST L1B processor on one L0 file stored at
+    ``input_key``, its output going to ``output_key`` in ``storage``."""
+    return {
         "run_key": "proseo-7-1",
-        "storage": {"kind": "posix", "root": str(tmp_path / "storage")},
+        "storage": storage,
         "processor": {
             "name": "TSTL1",
             "version": "1.0.0",
@@ -181,12 +179,32 @@ def test_a_duplicate_wrapper_waits_and_never_runs_the_processor_twice(tmp_path: 
                 }
             ],
         },
-        "dynamic_parameters": {"tstSleepSeconds": "1.5", "tstRunLog": str(run_log)},
-        "inputs": [
-            {"file_type": "L0________", "files": [{"key": "TST/L0/u/in.dat", "name": "in.dat"}]}
+        "dynamic_parameters": dynamic,
+        "inputs": [{"file_type": "L0________", "files": [{"key": input_key, "name": "1/in.dat"}]}],
+        "outputs": [
+            {
+                "file_type": "L1B_______",
+                "file_name": output_key.rsplit("/", 1)[-1],
+                "key": output_key,
+            }
         ],
-        "outputs": [{"file_type": "L1B_______", "file_name": "o.dat", "key": "TST/L1B/v/o.dat"}],
     }
+
+
+def test_a_duplicate_wrapper_waits_and_never_runs_the_processor_twice(tmp_path: Path) -> None:
+    """A dispatcher that lost track of a run submits it again: the second wrapper of the same
+    run key waits for the first and reports its outcome."""
+    storage = PosixStorage(tmp_path / "storage")
+    (tmp_path / "in.dat").write_text("x")
+    storage.put(tmp_path / "in.dat", "TST/L0/u/in.dat")
+    run_log = tmp_path / "runs.log"
+    description = tst_l1b_description(
+        {"kind": "posix", "root": str(tmp_path / "storage")},
+        "TST/L0/u/in.dat",
+        "TST/L1B/v/o.dat",
+        tstSleepSeconds="1.5",
+        tstRunLog=str(run_log),
+    )
     path = tmp_path / "description.json"
     path.write_text(json.dumps(description))
     manifest = tmp_path / "run" / "manifest.json"

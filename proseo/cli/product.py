@@ -16,7 +16,7 @@ from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render,
 from proseo.config import Settings
 from proseo.db import Database
 from proseo.errors import InvalidInputError, NotFoundError
-from proseo.model import Mission, ProductFile
+from proseo.model import Mission
 from proseo.plugins import get_mission_plugin
 from proseo.storage.factory import facility_storage
 
@@ -86,7 +86,6 @@ def fetch_product_file(
         )
         if file is None:
             raise NotFoundError(f"product {product_id} has no file at facility {facility.name}")
-        assert isinstance(file, ProductFile)
         mission = session.get_one(Mission, product.product_class.mission_id).code
         product_type = product.product_class.product_type
         key = f"{file.file_path}/{file.product_file_name}"
