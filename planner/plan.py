@@ -23,20 +23,22 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from planner.rules.evaluate import Selection, TimeWindow
+from planner.rules.evaluate import Candidate, ProductInfo, Selection, epoch_us
 from planner.rules.language import SimpleRule, format_simple_rule, merge_rules, parse_rule
-from planner.rules.sql import evaluate_simple_rule_for_windows
+from planner.rules.memory import CandidateIndex, needs_whole_class
+from planner.rules.sql import product_conditions
 from planner.slicing import JobWindow, OrbitInfo, slice_order
 from planner.versions import version_key
-from proseo.db.bulk import allocate_ids, bulk_insert, refresh_statistics, table_of
+from proseo.db.bulk import RowWriter, allocate_ids, new_uuids, table_of
+from proseo.db.functions import epoch_us as sql_epoch_us
 from proseo.errors import PlanningError
 from proseo.model import (
     ConfiguredProcessor,
@@ -270,6 +272,156 @@ def _job_windows(session: Session, order: ProcessingOrder) -> list[JobWindow]:
     )
 
 
+class _Sources:
+    """Candidate products for the order's selection rules, fetched once per (source class,
+    filters, reach) and evaluated in memory (:mod:`planner.rules.memory`).
+
+    A candidate has a file at the order's facility or is being produced (the output of a job
+    step that is neither FAILED nor CLOSED). Rules whose policies only look near the job
+    windows fetch the products starting within the order's span (widened by the deltas and
+    the longest validity of the class); the others fetch the whole class. For the product
+    queries, the placeholders this plan makes are added (:meth:`add_placeholders`).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        catalogue: _Catalogue,
+        facility_id: int,
+        windows: Sequence[JobWindow],
+    ) -> None:
+        self._session = session
+        self._catalogue = catalogue
+        self._facility_id = facility_id
+        self._windows = windows
+        self.bounds = [(epoch_us(w.start), epoch_us(w.stop)) for w in windows]
+        """(start, stop) of every job window in µs since the epoch, by job index."""
+        self.with_files: set[int] = set()
+        """Ids of fetched candidates that have a file at the facility."""
+        self._fetched: dict[tuple[Any, ...], CandidateIndex] = {}
+        self._final: dict[tuple[Any, ...], CandidateIndex] = {}
+        self._placeholders: dict[int, list[tuple[Candidate, bool]]] = defaultdict(list)
+        self._results: dict[tuple[int, SimpleRule], dict[int, Selection]] = {}
+
+    def _key(self, simple: SimpleRule) -> tuple[Any, ...]:
+        source_id = self._catalogue.by_type[simple.source_type].id
+        if needs_whole_class(simple):
+            return (source_id, simple.filters, None)
+        before = max(p.delta_before_ms for p in simple.policies)
+        after = max(p.delta_after_ms for p in simple.policies)
+        return (source_id, simple.filters, (before, after))
+
+    def _fetch(self, key: tuple[Any, ...], simple: SimpleRule) -> CandidateIndex:
+        index = self._fetched.get(key)
+        if index is not None:
+            return index
+        source_id, _filters, reach = key
+        p = Product
+        has_file = ProductFile.id.is_not(None)
+        in_production = exists().where(
+            JobStep.id == p.job_step_id,
+            JobStep.state.not_in([JobStepState.FAILED, JobStepState.CLOSED]),
+        )
+        query = (
+            select(
+                p.id,
+                sql_epoch_us(p.sensing_start),
+                sql_epoch_us(p.sensing_stop),
+                sql_epoch_us(p.generation_time),
+                has_file,
+            )
+            .outerjoin(
+                ProductFile,
+                and_(
+                    ProductFile.product_id == p.id,
+                    ProductFile.processing_facility_id == self._facility_id,
+                ),
+            )
+            .where(*product_conditions(p, source_id, simple), or_(has_file, in_production))
+        )
+        if reach is not None and self._windows:
+            longest = self._session.scalar(
+                select(
+                    func.max(sql_epoch_us(p.sensing_stop) - sql_epoch_us(p.sensing_start))
+                ).where(p.product_class_id == source_id)
+            )
+            before, after = reach
+            lo = (
+                min(w.start for w in self._windows)
+                - timedelta(milliseconds=before)
+                - timedelta(microseconds=int(longest or 0))
+            )
+            hi = max(w.stop for w in self._windows) + timedelta(milliseconds=after)
+            query = query.where(p.sensing_start >= lo, p.sensing_start <= hi)
+        candidates = []
+        for product_id, start, stop, generation, with_file in self._session.execute(query):
+            candidates.append(Candidate(product_id, start, stop, generation))
+            if with_file:
+                self.with_files.add(product_id)
+        index = CandidateIndex(candidates)
+        self._fetched[key] = index
+        return index
+
+    def add_placeholders(
+        self, class_id: int, placeholders: Iterable[tuple[int, int]], *, main: bool
+    ) -> None:
+        """Add this plan's placeholder products of ``class_id`` as (product id, job index);
+        ``main`` for a job step's main output (which gets the order's output parameters),
+        else a component. Only product queries evaluated afterwards see them."""
+        bounds = self.bounds
+        self._placeholders[class_id].extend(
+            (Candidate(pid, *bounds[j], None), main) for pid, j in placeholders
+        )
+
+    def _placeholder_matches(self, filters: tuple[tuple[str, str], ...], main: bool) -> bool:
+        order = self._catalogue.order
+        moment = datetime.now(UTC)
+        return ProductInfo(
+            0,
+            "",
+            moment,
+            moment,
+            file_class=order.file_class,
+            mode=order.processing_mode,
+            product_quality=order.product_quality,
+            parameters={p.key: p.value for p in order.output_parameters} if main else {},
+        ).matches(filters)
+
+    def _index(self, simple: SimpleRule, final: bool) -> tuple[int, CandidateIndex]:
+        key = self._key(simple)
+        index = self._fetch(key, simple)
+        source_id = key[0]
+        if not final or not self._placeholders.get(source_id):
+            return 0, index
+        merged = self._final.get(key)
+        if merged is None:
+            accepted = {
+                main: self._placeholder_matches(simple.filters, main) for main in (True, False)
+            }
+            merged = index.merged(c for c, main in self._placeholders[source_id] if accepted[main])
+            self._final[key] = merged
+        return 1, merged
+
+    def evaluate(
+        self, simple: SimpleRule, jobs: Iterable[int], *, final: bool = False
+    ) -> dict[int, Selection]:
+        """The selection of ``simple`` for each job index in ``jobs``; ``final`` includes
+        this plan's placeholders. Results are kept, so a rule shared by several classes
+        is evaluated once per job."""
+        stage, index = self._index(simple, final)
+        results = self._results.setdefault((stage, simple), {})
+        bounds = self.bounds
+        evaluate = index.evaluate
+        out: dict[int, Selection] = {}
+        for j in jobs:
+            selection = results.get(j)
+            if selection is None:
+                start, stop = bounds[j]
+                selection = results[j] = evaluate(simple, start, stop)
+            out[j] = selection
+        return out
+
+
 def plan_order(
     session: Session,
     order: ProcessingOrder,
@@ -290,25 +442,8 @@ def plan_order(
     facility_id = order.processing_facility_id
     catalogue = _Catalogue(session, order)
     windows = _job_windows(session, order)
-    refresh_statistics(session, table_of(Product), table_of(ProductFile), table_of(JobStep))
+    sources = _Sources(session, catalogue, facility_id, windows)
     summary = PlanSummary(order.id, windows=windows if details else [])
-
-    def candidates(product: Any) -> ColumnElement[bool]:
-        has_file = exists().where(
-            ProductFile.product_id == product.id, ProductFile.processing_facility_id == facility_id
-        )
-        in_production = exists().where(
-            JobStep.id == product.job_step_id,
-            JobStep.state.not_in([JobStepState.FAILED, JobStepState.CLOSED]),
-        )
-        return or_(has_file, in_production)
-
-    def evaluate(simple: SimpleRule, jobs: Iterable[int]) -> dict[int, Selection]:
-        source = catalogue.by_type[simple.source_type]
-        job_windows = [TimeWindow(windows[j].start, windows[j].stop, key=j) for j in sorted(jobs)]
-        return evaluate_simple_rule_for_windows(
-            session, simple, source.id, job_windows, candidates=candidates
-        )
 
     # 1. Demand: which (class, job) steps are needed, level by level.
     planned: dict[int, set[int]] = defaultdict(set)
@@ -344,27 +479,16 @@ def plan_order(
                 open_jobs = new_jobs - planned[producer] - next_frontier[producer]
                 if not open_jobs:
                     continue
-                missing = {j for j, s in evaluate(simple, open_jobs).items() if not s.satisfied}
+                missing = {
+                    j for j, s in sources.evaluate(simple, open_jobs).items() if not s.satisfied
+                }
                 next_frontier[producer] |= missing
         frontier = {k: v for k, v in next_frontier.items() if v}
         level += 1
 
     planned = {k: v for k, v in planned.items() if v}
-    if not planned:
-        summary.seconds = time.perf_counter() - started
-        return summary
-    _insert(
-        session,
-        order,
-        catalogue,
-        windows,
-        planned,
-        level_of,
-        evaluate,
-        summary,
-        details,
-        changed_by,
-    )
+    if planned:
+        _insert(session, order, catalogue, sources, planned, level_of, summary, details, changed_by)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -395,197 +519,314 @@ def _insert(
     session: Session,
     order: ProcessingOrder,
     catalogue: _Catalogue,
-    windows: Sequence[JobWindow],
+    sources: _Sources,
     planned: dict[int, set[int]],
     level_of: dict[int, int],
-    evaluate: Any,
     summary: PlanSummary,
     details: bool,
     changed_by: str | None,
 ) -> None:
-    now = utc_now()
+    """Allocate ids, evaluate the product queries with this plan's placeholders, and write
+    jobs, job steps, placeholder products (with components), output parameters, state
+    history, product queries and their satisfying products, each table in one bulk write."""
+    writer = RowWriter(session)
+    flag = writer.flag
+    windows = sources._windows
+    now = writer.time(utc_now())
     used_jobs = sorted(set().union(*planned.values()))
-    job_rows: list[dict[str, Any]] = [
-        {
-            "processing_order_id": order.id,
-            "state": JobState.PLANNED,
-            "start_time": windows[j].start,
-            "stop_time": windows[j].stop,
-            "orbit_id": windows[j].orbit_id,
-            "processing_facility_id": order.processing_facility_id,
-            "priority": order.priority,
-            "has_failed_job_steps": False,
-        }
-        for j in used_jobs
-    ]
     job_ids = dict(
         zip(used_jobs, allocate_ids(session, table_of(Job), len(used_jobs)), strict=True)
     )
-    for j, job_row in zip(used_jobs, job_rows, strict=True):
-        job_row["id"] = job_ids[j]
-    bulk_insert(session, table_of(Job), job_rows)
-    summary.jobs = len(job_ids)
-
     step_keys: list[tuple[int, int]] = [
         (class_id, j) for class_id in sorted(planned) for j in sorted(planned[class_id])
-    ]
-    step_rows: list[dict[str, Any]] = [
-        {
-            "job_id": job_ids[j],
-            "state": JobStepState.PLANNED,
-            "processing_mode": order.processing_mode,
-            "priority": order.priority,
-            "configured_processor_id": catalogue.configured_processor(class_id).id,
-            "attempt": 0,
-            "stdout_log_level": "INFO",
-            "stderr_log_level": "INFO",
-            "is_failed": False,
-            "created_at": now,
-        }
-        for class_id, j in step_keys
     ]
     step_ids = dict(
         zip(step_keys, allocate_ids(session, table_of(JobStep), len(step_keys)), strict=True)
     )
-    for key, step_row in zip(step_keys, step_rows, strict=True):
-        step_row["id"] = step_ids[key]
-    bulk_insert(session, table_of(JobStep), step_rows)
+    component_keys = [
+        (component.id, key)
+        for key in step_keys
+        for component in catalogue.classes[key[0]].component_classes
+    ]
+    # One allocation: on SQLite ids continue after the largest stored one.
+    product_ids = allocate_ids(session, table_of(Product), len(step_keys) + len(component_keys))
+    main_ids = dict(zip(step_keys, product_ids[: len(step_keys)], strict=True))
+    component_ids = product_ids[len(step_keys) :]
+    for class_id, jobs in planned.items():
+        sources.add_placeholders(class_id, ((main_ids[(class_id, j)], j) for j in jobs), main=True)
+    for (component_id, key), pid in zip(component_keys, component_ids, strict=True):
+        sources.add_placeholders(component_id, [(pid, key[1])], main=False)
+
+    # 2. Product queries, evaluated once more now that this plan's placeholders count.
+    query_rows: list[tuple[Any, ...]] = []
+    selections: list[frozenset[int]] = []
+    with_files = sources.with_files
+    for class_id in sorted(planned):
+        ordered_jobs = sorted(planned[class_id])
+        for simple, rule_id in catalogue.rules(class_id):
+            source_id = catalogue.by_type[simple.source_type].id
+            text = format_simple_rule(simple)
+            found = sources.evaluate(simple, ordered_jobs, final=True)
+            for j in ordered_jobs:
+                selection = found[j]
+                chosen = selection.product_ids
+                satisfied = selection.satisfied and chosen <= with_files
+                query_rows.append(
+                    (
+                        step_ids[(class_id, j)],
+                        source_id,
+                        rule_id,
+                        text,
+                        simple.mandatory,
+                        simple.min_coverage,
+                        satisfied,
+                    )
+                )
+                selections.append(chosen)
+    query_ids = allocate_ids(session, table_of(ProductQuery), len(query_rows))
+
+    # 3. Write, parents before children.
+    file_class, mode = order.file_class, order.processing_mode
+    quality = order.product_quality.value
+    production_type = order.production_type.value if order.production_type else None
+    priority = order.priority
+    writer.write(
+        table_of(Job),
+        (
+            "id",
+            "processing_order_id",
+            "state",
+            "start_time",
+            "stop_time",
+            "orbit_id",
+            "processing_facility_id",
+            "priority",
+            "has_failed_job_steps",
+        ),
+        (
+            (
+                job_ids[j],
+                order.id,
+                JobState.PLANNED.value,
+                writer.time(windows[j].start),
+                writer.time(windows[j].stop),
+                windows[j].orbit_id,
+                order.processing_facility_id,
+                priority,
+                flag(False),
+            )
+            for j in used_jobs
+        ),
+    )
+    summary.jobs = len(job_ids)
+    processor_of = {class_id: catalogue.configured_processor(class_id).id for class_id in planned}
+    writer.write(
+        table_of(JobStep),
+        (
+            "id",
+            "job_id",
+            "state",
+            "processing_mode",
+            "priority",
+            "configured_processor_id",
+            "attempt",
+            "stdout_log_level",
+            "stderr_log_level",
+            "is_failed",
+            "created_at",
+        ),
+        (
+            (
+                step_ids[key],
+                job_ids[key[1]],
+                JobStepState.PLANNED.value,
+                mode,
+                priority,
+                processor_of[key[0]],
+                0,
+                "INFO",
+                "INFO",
+                flag(False),
+                now,
+            )
+            for key in step_keys
+        ),
+    )
     summary.job_steps = len(step_ids)
     for class_id, jobs in planned.items():
         summary.steps_per_class[catalogue.classes[class_id].product_type] = len(jobs)
 
-    def product_row(
-        class_id: int, key: tuple[int, int], enclosing: int | None = None
-    ) -> dict[str, Any]:
-        window = windows[key[1]]
-        return {
-            "product_class_id": class_id,
-            "file_class": order.file_class,
-            "mode": order.processing_mode,
-            "product_quality": order.product_quality,
-            "production_type": order.production_type,
-            "sensing_start": window.start,
-            "sensing_stop": window.stop,
-            "orbit_id": window.orbit_id,
-            "job_step_id": step_ids[key],
-            "configured_processor_id": catalogue.configured_processor(key[0]).id,
-            "enclosing_product_id": enclosing,
-            "created_at": now,
-        }
-
-    main_ids = dict(
-        zip(step_keys, allocate_ids(session, table_of(Product), len(step_keys)), strict=True)
+    product_columns = (
+        "product_class_id",
+        "file_class",
+        "mode",
+        "product_quality",
+        "production_type",
+        "sensing_start",
+        "sensing_stop",
+        "orbit_id",
+        "job_step_id",
+        "configured_processor_id",
+        "enclosing_product_id",
+        "created_at",
+        "id",
     )
-    main_rows = [{**product_row(key[0], key), "id": main_ids[key]} for key in step_keys]
-    bulk_insert(session, table_of(Product), main_rows)
-    component_rows = [
-        product_row(component.id, key, enclosing=main_ids[key])
-        for key in step_keys
-        for component in catalogue.classes[key[0]].component_classes
-    ]
-    bulk_insert(session, table_of(Product), component_rows)
+    times = [(writer.time(w.start), writer.time(w.stop), w.orbit_id) for w in windows]
+
+    def product_rows(
+        rows: Iterable[tuple[int, int, tuple[int, int], int | None]],
+    ) -> Iterator[tuple[Any, ...]]:
+        for pid, class_id, key, enclosing in rows:
+            start, stop, orbit_id = times[key[1]]
+            yield (
+                class_id,
+                file_class,
+                mode,
+                quality,
+                production_type,
+                start,
+                stop,
+                orbit_id,
+                step_ids[key],
+                processor_of[key[0]],
+                enclosing,
+                now,
+                pid,
+            )
+
+    columns_with_uuid = (*product_columns, "uuid")
+    main_uuids = iter(new_uuids(len(step_keys)))
+    writer.write(
+        table_of(Product),
+        columns_with_uuid,
+        (
+            (*row, next(main_uuids))
+            for row in product_rows((main_ids[key], key[0], key, None) for key in step_keys)
+        ),
+    )
+    component_uuids = iter(new_uuids(len(component_keys)))
+    writer.write(
+        table_of(Product),
+        columns_with_uuid,
+        (
+            (*row, next(component_uuids))
+            for row in product_rows(
+                (pid, component_id, key, main_ids[key])
+                for (component_id, key), pid in zip(component_keys, component_ids, strict=True)
+            )
+        ),
+    )
     if order.output_parameters:
-        parameter_rows = [
-            {"product_id": pid, "key": p.key, "parameter_type": p.parameter_type, "value": p.value}
-            for pid in main_ids.values()
-            for p in order.output_parameters
-        ]
-        bulk_insert(session, table_of(ProductParameter), parameter_rows)
+        writer.write(
+            table_of(ProductParameter),
+            ("product_id", "key", "parameter_type", "value"),
+            (
+                (pid, p.key, p.parameter_type.value, p.value)
+                for pid in main_ids.values()
+                for p in order.output_parameters
+            ),
+        )
+    history_columns = (
+        "entity_type",
+        "entity_id",
+        "from_state",
+        "to_state",
+        "changed_at",
+        "changed_by",
+        "reason",
+    )
+    writer.write(
+        table_of(StateHistory),
+        history_columns,
+        (
+            (
+                StatefulEntity.JOB.value,
+                jid,
+                JobState.INITIAL.value,
+                JobState.PLANNED.value,
+                now,
+                changed_by,
+                "planned",
+            )
+            for jid in job_ids.values()
+        ),
+    )
+    writer.write(
+        table_of(StateHistory),
+        history_columns,
+        (
+            (
+                StatefulEntity.JOB_STEP.value,
+                sid,
+                None,
+                JobStepState.PLANNED.value,
+                now,
+                changed_by,
+                "planned",
+            )
+            for sid in step_ids.values()
+        ),
+    )
+    writer.write(
+        table_of(ProductQuery),
+        (
+            "id",
+            "job_step_id",
+            "requested_product_class_id",
+            "generating_rule_id",
+            "rule_text",
+            "is_mandatory",
+            "minimum_coverage",
+            "is_satisfied",
+        ),
+        (
+            (qid, step, source, rule, text, flag(mandatory), coverage, flag(satisfied))
+            for qid, (step, source, rule, text, mandatory, coverage, satisfied) in zip(
+                query_ids, query_rows, strict=True
+            )
+        ),
+    )
+    writer.write(
+        product_query_satisfying_product,
+        ("product_query_id", "product_id"),
+        ((qid, pid) for qid, chosen in zip(query_ids, selections, strict=True) for pid in chosen),
+    )
+    summary.product_queries = len(query_rows)
+    summary.unsatisfied_queries = sum(1 for row in query_rows if row[4] and not row[6])
+    if details:
+        _details(catalogue, level_of, step_ids, query_rows, selections, with_files, summary)
 
-    history = [
-        {
-            "entity_type": StatefulEntity.JOB,
-            "entity_id": jid,
-            "from_state": JobState.INITIAL.value,
-            "to_state": JobState.PLANNED.value,
-            "changed_at": now,
-            "changed_by": changed_by,
-            "reason": "planned",
-        }
-        for jid in job_ids.values()
-    ] + [
-        {
-            "entity_type": StatefulEntity.JOB_STEP,
-            "entity_id": sid,
-            "from_state": None,
-            "to_state": JobStepState.PLANNED.value,
-            "changed_at": now,
-            "changed_by": changed_by,
-            "reason": "planned",
-        }
-        for sid in step_ids.values()
-    ]
-    bulk_insert(session, table_of(StateHistory), history)
 
-    refresh_statistics(session, table_of(Product), table_of(JobStep), table_of(Job))
-
-    # 2. Product queries, evaluated once more now that the placeholders exist.
-    query_rows: list[dict[str, Any]] = []
-    selections: list[frozenset[int]] = []
-    detail: dict[tuple[int, int], PlannedStep] = {}
-    for class_id in sorted(planned):
-        jobs = planned[class_id]
-        for simple, rule_id in catalogue.rules(class_id):
-            source = catalogue.by_type[simple.source_type]
-            for j, selection in sorted(evaluate(simple, jobs).items()):
-                query_rows.append(
-                    {
-                        "job_step_id": step_ids[(class_id, j)],
-                        "requested_product_class_id": source.id,
-                        "generating_rule_id": rule_id,
-                        "rule_text": format_simple_rule(simple),
-                        "is_mandatory": simple.mandatory,
-                        "minimum_coverage": simple.min_coverage,
-                        "is_satisfied": selection.satisfied,
-                    }
-                )
-                selections.append(selection.product_ids)
-    selected_ids = sorted(set().union(*selections)) if selections else []
-    with_files: set[int] = set()
-    for chunk in _chunks(selected_ids):
-        with_files.update(
-            session.scalars(
-                select(ProductFile.product_id).where(
-                    ProductFile.product_id.in_(chunk),
-                    ProductFile.processing_facility_id == order.processing_facility_id,
-                )
+def _details(
+    catalogue: _Catalogue,
+    level_of: dict[int, int],
+    step_ids: dict[tuple[int, int], int],
+    query_rows: Sequence[tuple[Any, ...]],
+    selections: Sequence[frozenset[int]],
+    with_files: set[int],
+    summary: PlanSummary,
+) -> None:
+    """Per-step details of a plan for ``--dry-run``."""
+    by_step = {v: k for k, v in step_ids.items()}
+    detail: dict[tuple[int, int], PlannedStep] = {
+        key: PlannedStep(
+            job=key[1],
+            product_type=catalogue.classes[key[0]].product_type,
+            configured_processor=catalogue.configured_processor(key[0]).identifier,
+            level=level_of.get(key[0], 0),
+        )
+        for key in step_ids
+    }
+    for row, chosen in zip(query_rows, selections, strict=True):
+        step_id, source_id, _rule_id, text, mandatory, _coverage, satisfied = row
+        detail[by_step[step_id]].inputs.append(
+            StepInputs(
+                source_type=catalogue.classes[source_id].product_type,
+                rule=text,
+                mandatory=mandatory,
+                satisfied=satisfied,
+                found=len(chosen & with_files),
+                in_production=len(chosen - with_files),
             )
         )
-    for row, chosen in zip(query_rows, selections, strict=True):
-        row["is_satisfied"] = bool(row["is_satisfied"] and chosen <= with_files)
-    query_ids = allocate_ids(session, table_of(ProductQuery), len(query_rows))
-    for qid, query_row in zip(query_ids, query_rows, strict=True):
-        query_row["id"] = qid
-    bulk_insert(session, table_of(ProductQuery), query_rows)
-    links = [
-        {"product_query_id": qid, "product_id": pid}
-        for qid, chosen in zip(query_ids, selections, strict=True)
-        for pid in chosen
-    ]
-    bulk_insert(session, product_query_satisfying_product, links)
-    summary.product_queries = len(query_rows)
-    summary.unsatisfied_queries = sum(
-        1 for r in query_rows if r["is_mandatory"] and not r["is_satisfied"]
-    )
-    if details:
-        by_step = {v: k for k, v in step_ids.items()}
-        for key in step_keys:
-            detail[key] = PlannedStep(
-                job=key[1],
-                product_type=catalogue.classes[key[0]].product_type,
-                configured_processor=catalogue.configured_processor(key[0]).identifier,
-                level=level_of.get(key[0], 0),
-            )
-        for row, chosen in zip(query_rows, selections, strict=True):
-            step = detail[by_step[row["job_step_id"]]]
-            step.inputs.append(
-                StepInputs(
-                    source_type=catalogue.classes[row["requested_product_class_id"]].product_type,
-                    rule=row["rule_text"],
-                    mandatory=row["is_mandatory"],
-                    satisfied=row["is_satisfied"],
-                    found=len(chosen & with_files),
-                    in_production=len(chosen - with_files),
-                )
-            )
-        summary.steps = sorted(detail.values(), key=lambda s: (s.job, -s.level, s.product_type))
+    summary.steps = sorted(detail.values(), key=lambda s: (s.job, -s.level, s.product_type))

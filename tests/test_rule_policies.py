@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from planner.rules.evaluate import ProductInfo, TimeWindow, evaluate_simple_rule
+from planner.rules.evaluate import ProductInfo, TimeWindow, epoch_us, evaluate_simple_rule
 from planner.rules.language import parse_rule
 from planner.rules.sql import evaluate_simple_rule_for_windows
 from proseo.db import Database
 from proseo.model import Mission, Product, ProductClass
+from tests.test_rule_evaluators import _memory_index
 
 BASE = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -139,6 +140,10 @@ def test_hand_computed_selection(
             session, simple, class_ids[simple.source_type], [job_window]
         )
     assert set_based == {7: reference}
+    in_memory = _memory_index(infos, simple).evaluate_windows(
+        simple, [(7, epoch_us(job_window.start), epoch_us(job_window.stop))]
+    )
+    assert in_memory == {7: reference}
 
 
 def test_every_policy_has_a_hand_computed_case() -> None:

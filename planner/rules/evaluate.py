@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from planner.rules.language import Policy, SimpleRule
 from proseo.model.enums import PolicyType
@@ -95,15 +96,20 @@ class Selection:
     product_ids: frozenset[int]
 
 
-@dataclass(frozen=True)
-class _P:
+class Candidate(NamedTuple):
+    """A product as selection sees it: id, validity [start, stop] and generation time, all
+    times in µs since the epoch (generation ``None`` when unknown: counts as oldest)."""
+
     id: int
     start: int
     stop: int
-    generation: int | None  # None when unknown: counts as oldest
+    generation: int | None
 
 
-def _intersects(a_start: int, a_stop: int, b_start: int, b_stop: int) -> bool:
+_P = Candidate
+
+
+def intersects(a_start: int, a_stop: int, b_start: int, b_stop: int) -> bool:
     if a_start < a_stop and b_start < b_stop:
         return a_start < b_stop and b_start < a_stop
     if a_start == a_stop and b_start == b_stop:
@@ -124,10 +130,22 @@ def _best(candidates: Iterable[_P], key: Callable[[_P], tuple[int, ...]]) -> set
 
 def select_policy(policy: Policy, window: TimeWindow, products: Sequence[_P]) -> set[int]:
     """Products one policy selects for one job window (``products`` already filtered)."""
-    ws = epoch_us(window.start) - policy.delta_before_ms * 1000
-    we = epoch_us(window.stop) + policy.delta_after_ms * 1000
+    return select_policy_us(
+        policy,
+        epoch_us(window.start) - policy.delta_before_ms * 1000,
+        epoch_us(window.stop) + policy.delta_after_ms * 1000,
+        products,
+    )
+
+
+def select_policy_us(policy: Policy, ws: int, we: int, products: Sequence[_P]) -> set[int]:
+    """Products one policy selects for the search window [ws, we] (µs since the epoch, the
+    policy's deltas already applied) among ``products`` (already filtered).
+
+    A caller may pass fewer products than the whole source class only when the ones left out
+    cannot change the answer (see :mod:`planner.rules.memory`)."""
     covering = [p for p in products if p.start <= ws and p.stop >= we]
-    intersecting = [p for p in products if _intersects(p.start, p.stop, ws, we)]
+    intersecting = [p for p in products if intersects(p.start, p.stop, ws, we)]
     kind = policy.policy_type
     if kind is PolicyType.VAL_COVER:
         return {p.id for p in covering}
@@ -178,12 +196,19 @@ def covers_enough(
     intervals: Iterable[tuple[int, int]], window: TimeWindow, min_coverage: int | None
 ) -> bool:
     """Whether the union of ``intervals`` (µs) covers ``min_coverage`` % of the job window."""
+    return covers_enough_us(intervals, epoch_us(window.start), epoch_us(window.stop), min_coverage)
+
+
+def covers_enough_us(
+    intervals: Iterable[tuple[int, int]], start: int, stop: int, min_coverage: int | None
+) -> bool:
+    """Whether the union of ``intervals`` covers ``min_coverage`` % of the job window
+    [start, stop] (all µs since the epoch)."""
     needed = min_coverage or 0
     if needed == 0:
         return True
-    start, stop = epoch_us(window.start), epoch_us(window.stop)
     if start == stop:
-        return any(_intersects(a, b, start, stop) for a, b in intervals)
+        return any(intersects(a, b, start, stop) for a, b in intervals)
     covered, reach = 0, start
     for a, b in sorted(intervals):
         a, b = max(a, reach), min(b, stop)
@@ -196,17 +221,32 @@ def covers_enough(
 def accumulate(
     rule: SimpleRule,
     window: TimeWindow,
-    per_policy: Sequence[set[int]],
+    per_policy: Iterable[set[int]],
     validity: Callable[[int], tuple[int, int]],
 ) -> Selection:
     """Combine the policies' selections in order until non-empty and covering enough.
 
-    Shared by both evaluators: only how each policy's selection is found differs.
+    Shared by all evaluators: only how each policy's selection is found differs.
     """
+    return accumulate_us(rule, epoch_us(window.start), epoch_us(window.stop), per_policy, validity)
+
+
+def accumulate_us(
+    rule: SimpleRule,
+    start: int,
+    stop: int,
+    per_policy: Iterable[set[int]],
+    validity: Callable[[int], tuple[int, int]],
+) -> Selection:
+    """:func:`accumulate` for the job window [start, stop] in µs since the epoch.
+
+    ``per_policy`` may be lazy: policies after the first sufficient one are not asked."""
     chosen: set[int] = set()
     for selected in per_policy:
         chosen |= selected
-        if chosen and covers_enough((validity(i) for i in chosen), window, rule.min_coverage):
+        if chosen and covers_enough_us(
+            (validity(i) for i in chosen), start, stop, rule.min_coverage
+        ):
             return Selection(True, frozenset(chosen))
     return Selection(not rule.mandatory, frozenset())
 

@@ -89,7 +89,7 @@ def _greatest(a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int
     return case((a > b, a), else_=b)
 
 
-def _product_conditions(
+def product_conditions(
     product: Any, source_class_id: int, rule: SimpleRule
 ) -> list[ColumnElement[bool]]:
     p = product
@@ -387,7 +387,7 @@ def evaluate_simple_rule_for_windows(
         return {}
 
     def conditions_for(product: Any) -> list[ColumnElement[bool]]:
-        found = _product_conditions(product, source_class_id, rule)
+        found = product_conditions(product, source_class_id, rule)
         if candidates is not None:
             found.append(candidates(product))
         return found
