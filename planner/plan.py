@@ -37,7 +37,15 @@ from planner.rules.memory import CandidateIndex, needs_whole_class
 from planner.rules.sql import product_conditions
 from planner.slicing import JobWindow, OrbitInfo, slice_order
 from planner.versions import version_key
-from proseo.db.bulk import RowWriter, allocate_ids, new_uuids, table_of
+from proseo.db.bulk import (
+    RowWriter,
+    allocate_ids,
+    lock_referenced,
+    may_skip_triggers,
+    new_uuids,
+    table_of,
+    without_row_triggers,
+)
 from proseo.db.functions import epoch_us as sql_epoch_us
 from proseo.errors import PlanningError
 from proseo.model import (
@@ -45,6 +53,7 @@ from proseo.model import (
     Job,
     JobStep,
     Orbit,
+    ProcessingFacility,
     ProcessingOrder,
     Processor,
     Product,
@@ -100,6 +109,9 @@ class PlanSummary:
     product_queries: int = 0
     unsatisfied_queries: int = 0
     seconds: float = 0.0
+    integrity: str = ""
+    """How the references of the written rows were checked: per row by the database's
+    foreign-key triggers, or set-based by the planner (which then writes without them)."""
     windows: list[JobWindow] = field(default_factory=list)
     steps: list[PlannedStep] = field(default_factory=list)
 
@@ -292,8 +304,8 @@ class _Sources:
     ) -> None:
         self._session = session
         self._catalogue = catalogue
-        self._facility_id = facility_id
-        self._windows = windows
+        self.facility_id = facility_id
+        self.windows = windows
         self.bounds = [(epoch_us(w.start), epoch_us(w.stop)) for w in windows]
         """(start, stop) of every job window in µs since the epoch, by job index."""
         self.with_files: set[int] = set()
@@ -334,12 +346,12 @@ class _Sources:
                 ProductFile,
                 and_(
                     ProductFile.product_id == p.id,
-                    ProductFile.processing_facility_id == self._facility_id,
+                    ProductFile.processing_facility_id == self.facility_id,
                 ),
             )
             .where(*product_conditions(p, source_id, simple), or_(has_file, in_production))
         )
-        if reach is not None and self._windows:
+        if reach is not None and self.windows:
             longest = self._session.scalar(
                 select(
                     func.max(sql_epoch_us(p.sensing_stop) - sql_epoch_us(p.sensing_start))
@@ -347,11 +359,11 @@ class _Sources:
             )
             before, after = reach
             lo = (
-                min(w.start for w in self._windows)
+                min(w.start for w in self.windows)
                 - timedelta(milliseconds=before)
                 - timedelta(microseconds=int(longest or 0))
             )
-            hi = max(w.stop for w in self._windows) + timedelta(milliseconds=after)
+            hi = max(w.stop for w in self.windows) + timedelta(milliseconds=after)
             query = query.where(p.sensing_start >= lo, p.sensing_start <= hi)
         candidates = []
         for product_id, start, stop, generation, with_file in self._session.execute(query):
@@ -530,8 +542,9 @@ def _insert(
     jobs, job steps, placeholder products (with components), output parameters, state
     history, product queries and their satisfying products, each table in one bulk write."""
     writer = RowWriter(session)
-    flag = writer.flag
-    windows = sources._windows
+    flag, null, nullable = writer.flag, writer.null, writer.nullable
+    facility_id = sources.facility_id
+    windows = sources.windows
     now = writer.time(utc_now())
     used_jobs = sorted(set().union(*planned.values()))
     job_ids = dict(
@@ -554,8 +567,11 @@ def _insert(
     component_ids = product_ids[len(step_keys) :]
     for class_id, jobs in planned.items():
         sources.add_placeholders(class_id, ((main_ids[(class_id, j)], j) for j in jobs), main=True)
+    components_of: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for (component_id, key), pid in zip(component_keys, component_ids, strict=True):
-        sources.add_placeholders(component_id, [(pid, key[1])], main=False)
+        components_of[component_id].append((pid, key[1]))
+    for component_id, placeholders in components_of.items():
+        sources.add_placeholders(component_id, placeholders, main=False)
 
     # 2. Product queries, evaluated once more now that this plan's placeholders count.
     query_rows: list[tuple[Any, ...]] = []
@@ -585,216 +601,262 @@ def _insert(
                 selections.append(chosen)
     query_ids = allocate_ids(session, table_of(ProductQuery), len(query_rows))
 
-    # 3. Write, parents before children.
-    file_class, mode = order.file_class, order.processing_mode
-    quality = order.product_quality.value
-    production_type = order.production_type.value if order.production_type else None
-    priority = order.priority
-    writer.write(
-        table_of(Job),
-        (
-            "id",
-            "processing_order_id",
-            "state",
-            "start_time",
-            "stop_time",
-            "orbit_id",
-            "processing_facility_id",
-            "priority",
-            "has_failed_job_steps",
-        ),
-        (
-            (
-                job_ids[j],
-                order.id,
-                JobState.PLANNED.value,
-                writer.time(windows[j].start),
-                writer.time(windows[j].stop),
-                windows[j].orbit_id,
-                order.processing_facility_id,
-                priority,
-                flag(False),
-            )
-            for j in used_jobs
-        ),
-    )
-    summary.jobs = len(job_ids)
-    processor_of = {class_id: catalogue.configured_processor(class_id).id for class_id in planned}
-    writer.write(
-        table_of(JobStep),
-        (
-            "id",
-            "job_id",
-            "state",
-            "processing_mode",
-            "priority",
-            "configured_processor_id",
-            "attempt",
-            "stdout_log_level",
-            "stderr_log_level",
-            "is_failed",
-            "created_at",
-        ),
-        (
-            (
-                step_ids[key],
-                job_ids[key[1]],
-                JobStepState.PLANNED.value,
-                mode,
-                priority,
-                processor_of[key[0]],
-                0,
-                "INFO",
-                "INFO",
-                flag(False),
-                now,
-            )
-            for key in step_keys
-        ),
-    )
-    summary.job_steps = len(step_ids)
-    for class_id, jobs in planned.items():
-        summary.steps_per_class[catalogue.classes[class_id].product_type] = len(jobs)
-
-    product_columns = (
-        "product_class_id",
-        "file_class",
-        "mode",
-        "product_quality",
-        "production_type",
-        "sensing_start",
-        "sensing_stop",
-        "orbit_id",
-        "job_step_id",
-        "configured_processor_id",
-        "enclosing_product_id",
-        "created_at",
-        "id",
-    )
-    times = [(writer.time(w.start), writer.time(w.stop), w.orbit_id) for w in windows]
-
-    def product_rows(
-        rows: Iterable[tuple[int, int, tuple[int, int], int | None]],
-    ) -> Iterator[tuple[Any, ...]]:
-        for pid, class_id, key, enclosing in rows:
-            start, stop, orbit_id = times[key[1]]
-            yield (
-                class_id,
-                file_class,
-                mode,
-                quality,
-                production_type,
-                start,
-                stop,
-                orbit_id,
-                step_ids[key],
-                processor_of[key[0]],
-                enclosing,
-                now,
-                pid,
-            )
-
-    columns_with_uuid = (*product_columns, "uuid")
-    main_uuids = iter(new_uuids(len(step_keys)))
-    writer.write(
-        table_of(Product),
-        columns_with_uuid,
-        (
-            (*row, next(main_uuids))
-            for row in product_rows((main_ids[key], key[0], key, None) for key in step_keys)
-        ),
-    )
-    component_uuids = iter(new_uuids(len(component_keys)))
-    writer.write(
-        table_of(Product),
-        columns_with_uuid,
-        (
-            (*row, next(component_uuids))
-            for row in product_rows(
-                (pid, component_id, key, main_ids[key])
-                for (component_id, key), pid in zip(component_keys, component_ids, strict=True)
-            )
-        ),
-    )
-    if order.output_parameters:
+    # 3. Write, parents before children; in one go without per-row foreign-key triggers
+    # when the database role may (then the references are checked and locked here first).
+    def write_all() -> None:
+        file_class, mode = nullable(order.file_class), nullable(order.processing_mode)
+        quality = order.product_quality.value
+        production_type = order.production_type.value if order.production_type else null
+        priority = order.priority
         writer.write(
-            table_of(ProductParameter),
-            ("product_id", "key", "parameter_type", "value"),
+            table_of(Job),
             (
-                (pid, p.key, p.parameter_type.value, p.value)
-                for pid in main_ids.values()
-                for p in order.output_parameters
+                "id",
+                "processing_order_id",
+                "state",
+                "start_time",
+                "stop_time",
+                "orbit_id",
+                "processing_facility_id",
+                "priority",
+                "has_failed_job_steps",
+            ),
+            (
+                (
+                    job_ids[j],
+                    order.id,
+                    JobState.PLANNED.value,
+                    writer.time(windows[j].start),
+                    writer.time(windows[j].stop),
+                    nullable(windows[j].orbit_id),
+                    order.processing_facility_id,
+                    priority,
+                    flag(False),
+                )
+                for j in used_jobs
             ),
         )
-    history_columns = (
-        "entity_type",
-        "entity_id",
-        "from_state",
-        "to_state",
-        "changed_at",
-        "changed_by",
-        "reason",
-    )
-    writer.write(
-        table_of(StateHistory),
-        history_columns,
-        (
+        summary.jobs = len(job_ids)
+        processor_of = {
+            class_id: catalogue.configured_processor(class_id).id for class_id in planned
+        }
+        writer.write(
+            table_of(JobStep),
             (
-                StatefulEntity.JOB.value,
-                jid,
-                JobState.INITIAL.value,
-                JobState.PLANNED.value,
-                now,
-                changed_by,
-                "planned",
-            )
-            for jid in job_ids.values()
-        ),
-    )
-    writer.write(
-        table_of(StateHistory),
-        history_columns,
-        (
+                "id",
+                "job_id",
+                "state",
+                "processing_mode",
+                "priority",
+                "configured_processor_id",
+                "attempt",
+                "stdout_log_level",
+                "stderr_log_level",
+                "is_failed",
+                "created_at",
+            ),
             (
-                StatefulEntity.JOB_STEP.value,
-                sid,
-                None,
-                JobStepState.PLANNED.value,
-                now,
-                changed_by,
-                "planned",
-            )
-            for sid in step_ids.values()
-        ),
-    )
-    writer.write(
-        table_of(ProductQuery),
-        (
-            "id",
+                (
+                    step_ids[key],
+                    job_ids[key[1]],
+                    JobStepState.PLANNED.value,
+                    mode,
+                    priority,
+                    processor_of[key[0]],
+                    0,
+                    "INFO",
+                    "INFO",
+                    flag(False),
+                    now,
+                )
+                for key in step_keys
+            ),
+        )
+        summary.job_steps = len(step_ids)
+        for class_id, jobs in planned.items():
+            summary.steps_per_class[catalogue.classes[class_id].product_type] = len(jobs)
+
+        product_columns = (
+            "product_class_id",
+            "file_class",
+            "mode",
+            "product_quality",
+            "production_type",
+            "sensing_start",
+            "sensing_stop",
+            "orbit_id",
             "job_step_id",
-            "requested_product_class_id",
-            "generating_rule_id",
-            "rule_text",
-            "is_mandatory",
-            "minimum_coverage",
-            "is_satisfied",
-        ),
-        (
-            (qid, step, source, rule, text, flag(mandatory), coverage, flag(satisfied))
-            for qid, (step, source, rule, text, mandatory, coverage, satisfied) in zip(
-                query_ids, query_rows, strict=True
+            "configured_processor_id",
+            "enclosing_product_id",
+            "created_at",
+            "id",
+        )
+        times = [(writer.time(w.start), writer.time(w.stop), nullable(w.orbit_id)) for w in windows]
+
+        def product_rows(
+            rows: Iterable[tuple[int, int, tuple[int, int], int | str | None]],
+        ) -> Iterator[tuple[Any, ...]]:
+            for pid, class_id, key, enclosing in rows:
+                start, stop, orbit_id = times[key[1]]
+                yield (
+                    class_id,
+                    file_class,
+                    mode,
+                    quality,
+                    production_type,
+                    start,
+                    stop,
+                    orbit_id,
+                    step_ids[key],
+                    processor_of[key[0]],
+                    enclosing,
+                    now,
+                    pid,
+                )
+
+        columns_with_uuid = (*product_columns, "uuid")
+        main_uuids = iter(new_uuids(len(step_keys)))
+        writer.write(
+            table_of(Product),
+            columns_with_uuid,
+            (
+                (*row, next(main_uuids))
+                for row in product_rows((main_ids[key], key[0], key, null) for key in step_keys)
+            ),
+        )
+        component_uuids = iter(new_uuids(len(component_keys)))
+        writer.write(
+            table_of(Product),
+            columns_with_uuid,
+            (
+                (*row, next(component_uuids))
+                for row in product_rows(
+                    (pid, component_id, key, main_ids[key])
+                    for (component_id, key), pid in zip(component_keys, component_ids, strict=True)
+                )
+            ),
+        )
+        if order.output_parameters:
+            writer.write(
+                table_of(ProductParameter),
+                ("product_id", "key", "parameter_type", "value"),
+                (
+                    (pid, p.key, p.parameter_type.value, nullable(p.value))
+                    for pid in main_ids.values()
+                    for p in order.output_parameters
+                ),
             )
-        ),
-    )
-    writer.write(
-        product_query_satisfying_product,
-        ("product_query_id", "product_id"),
-        ((qid, pid) for qid, chosen in zip(query_ids, selections, strict=True) for pid in chosen),
-    )
+        history_columns = (
+            "entity_type",
+            "entity_id",
+            "from_state",
+            "to_state",
+            "changed_at",
+            "changed_by",
+            "reason",
+        )
+        writer.write(
+            table_of(StateHistory),
+            history_columns,
+            (
+                (
+                    StatefulEntity.JOB.value,
+                    jid,
+                    JobState.INITIAL.value,
+                    JobState.PLANNED.value,
+                    now,
+                    nullable(changed_by),
+                    "planned",
+                )
+                for jid in job_ids.values()
+            ),
+        )
+        writer.write(
+            table_of(ProductQuery),
+            (
+                "id",
+                "job_step_id",
+                "requested_product_class_id",
+                "generating_rule_id",
+                "rule_text",
+                "is_mandatory",
+                "minimum_coverage",
+                "is_satisfied",
+            ),
+            (
+                (
+                    qid,
+                    step,
+                    source,
+                    nullable(rule),
+                    text,
+                    flag(mandatory),
+                    nullable(coverage),
+                    flag(satisfied),
+                )
+                for qid, (step, source, rule, text, mandatory, coverage, satisfied) in zip(
+                    query_ids, query_rows, strict=True
+                )
+            ),
+        )
+        writer.write(
+            product_query_satisfying_product,
+            ("product_query_id", "product_id"),
+            (
+                (qid, pid)
+                for qid, chosen in zip(query_ids, selections, strict=True)
+                for pid in chosen
+            ),
+        )
+
+    summary.integrity = "per-row foreign-key checks"
+    if may_skip_triggers(session):
+        summary.integrity = "set-based checks and locks, row triggers off"
+        planned_products = set(product_ids)
+        _lock_references(
+            session,
+            order,
+            {
+                ProcessingOrder: [order.id],
+                ProcessingFacility: [facility_id],
+                Orbit: {o for j in used_jobs if (o := windows[j].orbit_id) is not None},
+                ProductClass: [
+                    *planned,
+                    *(c for c, _ in component_keys),
+                    *(row[1] for row in query_rows),
+                ],
+                ConfiguredProcessor: [catalogue.configured_processor(c).id for c in planned],
+                SimpleSelectionRule: {row[2] for row in query_rows if row[2] is not None},
+                Product: {pid for chosen in selections for pid in chosen} - planned_products,
+            },
+        )
+        with without_row_triggers(session):
+            write_all()
+    else:
+        write_all()
     summary.product_queries = len(query_rows)
     summary.unsatisfied_queries = sum(1 for row in query_rows if row[4] and not row[6])
     if details:
         _details(catalogue, level_of, step_ids, query_rows, selections, with_files, summary)
+
+
+def _lock_references(
+    session: Session, order: ProcessingOrder, references: dict[type[Any], Iterable[int]]
+) -> None:
+    """Lock every row the plan's rows refer to outside themselves ``FOR KEY SHARE`` and check
+    it exists: what the per-row foreign-key triggers would do, one query per table.
+
+    :raises PlanningError: naming the table and ids of rows deleted while planning (plan
+        again)."""
+    for model, ids in references.items():
+        missing = lock_referenced(session, table_of(model), ids)
+        if missing:
+            shown = ", ".join(str(i) for i in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise PlanningError(
+                f"processing order {order.identifier}: {table_of(model).name} rows {shown}"
+                f"{more} were deleted while planning; plan again"
+            )
 
 
 def _details(

@@ -110,6 +110,8 @@ _P = Candidate
 
 
 def intersects(a_start: int, a_stop: int, b_start: int, b_stop: int) -> bool:
+    """Whether validities [a_start, a_stop] and [b_start, b_stop] (µs) share an instant: a
+    non-empty one is half-open, a zero-length one is the instant itself."""
     if a_start < a_stop and b_start < b_stop:
         return a_start < b_stop and b_start < a_stop
     if a_start == a_stop and b_start == b_stop:
@@ -124,8 +126,21 @@ def _newest_first(p: _P) -> tuple[bool, int, int]:
 
 
 def _best(candidates: Iterable[_P], key: Callable[[_P], tuple[int, ...]]) -> set[int]:
-    ordered = sorted(candidates, key=lambda p: (*key(p), *_newest_first(p)))
-    return {ordered[0].id} if ordered else set()
+    """The id of the first candidate by ``key``, then newest generation, then highest id
+    (a total order: the id breaks every tie), or nothing without candidates."""
+    best = min(candidates, key=lambda p: (*key(p), *_newest_first(p)), default=None)
+    return set() if best is None else {best.id}
+
+
+_COVERING = frozenset(
+    {
+        PolicyType.VAL_COVER,
+        PolicyType.LATEST_VAL_COVER,
+        PolicyType.BEST_CENTERED_COVER,
+        PolicyType.LATEST_VAL_COVER_CLOSEST,
+        PolicyType.LATEST_VAL_COVER_NEWEST_VALIDITY,
+    }
+)
 
 
 def select_policy(policy: Policy, window: TimeWindow, products: Sequence[_P]) -> set[int]:
@@ -144,15 +159,17 @@ def select_policy_us(policy: Policy, ws: int, we: int, products: Sequence[_P]) -
 
     A caller may pass fewer products than the whole source class only when the ones left out
     cannot change the answer (see :mod:`planner.rules.memory`)."""
-    covering = [p for p in products if p.start <= ws and p.stop >= we]
-    intersecting = [p for p in products if intersects(p.start, p.stop, ws, we)]
     kind = policy.policy_type
+    if kind is PolicyType.VAL_INTERSECT:
+        return {p.id for p in products if intersects(p.start, p.stop, ws, we)}
+    if kind in _COVERING:
+        covering = [p for p in products if p.start <= ws and p.stop >= we]
+    else:
+        intersecting = [p for p in products if intersects(p.start, p.stop, ws, we)]
     if kind is PolicyType.VAL_COVER:
         return {p.id for p in covering}
     if kind is PolicyType.LATEST_VAL_COVER:
         return _best(covering, lambda p: ())
-    if kind is PolicyType.VAL_INTERSECT:
-        return {p.id for p in intersecting}
     if kind is PolicyType.VAL_INTERSECT_WITHOUT_DUPLICATES:
         per_validity: dict[tuple[int, int], list[_P]] = {}
         for p in intersecting:

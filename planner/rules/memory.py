@@ -73,6 +73,10 @@ NEAREST = frozenset(
 """Policies that may choose a product far outside the search window."""
 
 
+_SATISFIED_EMPTY = Selection(True, frozenset())
+_UNSATISFIED = Selection(False, frozenset())
+
+
 def needs_whole_class(rule: SimpleRule) -> bool:
     """Whether some policy of ``rule`` may select a product far from every job window, so
     the index must hold every candidate of the class rather than those near the windows."""
@@ -199,6 +203,15 @@ class CandidateIndex:
 
     def evaluate(self, rule: SimpleRule, start: int, stop: int) -> Selection:
         """Evaluate ``rule`` for the job window [start, stop] (µs since the epoch)."""
+        if len(rule.policies) == 1 and not rule.min_coverage:
+            # The common case, without the accumulation: one policy, no coverage to reach.
+            (policy,) = rule.policies
+            ws = start - policy.delta_before_ms * 1000
+            we = stop + policy.delta_after_ms * 1000
+            chosen = select_policy_us(policy, ws, we, self.relevant(policy, ws, we))
+            if chosen:
+                return Selection(True, frozenset(chosen))
+            return _SATISFIED_EMPTY if not rule.mandatory else _UNSATISFIED
         return accumulate_us(rule, start, stop, self._per_policy(rule, start, stop), self.validity)
 
     def evaluate_windows(

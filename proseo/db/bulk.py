@@ -13,6 +13,7 @@ import io
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from operator import itemgetter
@@ -43,11 +44,11 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
         sequence = session.scalar(
             text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
         )
-        rows = session.execute(
-            text("SELECT nextval(:sequence) FROM generate_series(1, :count)"),
+        ids = session.scalar(
+            text("SELECT array_agg(nextval(:sequence)) FROM generate_series(1, :count)"),
             {"sequence": sequence, "count": count},
         )
-        return [int(r[0]) for r in rows]
+        return list(ids)
     start = int(session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
     return list(range(start, start + count))
 
@@ -162,8 +163,9 @@ class RowWriter:
     as each database takes them: PostgreSQL ``COPY ... FROM STDIN`` streamed in CSV, SQLite
     ``executemany`` of the driver's own statement (no per-value SQLAlchemy processing).
 
-    Values must already be what the column stores: use :meth:`time` for UTC times and
-    :meth:`flag` for booleans, the ``.value`` of enumerations, ``None`` for NULL. Columns left
+    Values must already be what the column stores: use :meth:`time` for UTC times,
+    :meth:`flag` for booleans, the ``.value`` of enumerations and :attr:`null` (or
+    :meth:`nullable`) for NULL — ``None`` is not looked for, to keep rows cheap. Columns left
     out take their server default (on SQLite: ``NULL``, or the next id for an integer
     primary key).
     """
@@ -171,13 +173,19 @@ class RowWriter:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.postgresql = session.get_bind().dialect.name == "postgresql"
+        self.null: str | None = NULL if self.postgresql else None
+        """The value that writes NULL."""
         self._times: dict[datetime, str] = {}
+
+    def nullable(self, value: Any) -> Any:
+        """``value``, or :attr:`null` for ``None``."""
+        return self.null if value is None else value
 
     def time(self, moment: datetime | None) -> str | None:
         """A timezone-aware UTC time as the column stores it (memoised: planning writes the
         same window times many times). :raises ValueError: for a naive time."""
         if moment is None:
-            return None
+            return self.null
         text = self._times.get(moment)
         if text is None:
             if moment.tzinfo is None or moment.utcoffset() is None:
@@ -204,7 +212,7 @@ class RowWriter:
             if name not in table.c:
                 raise ValueError(f"table {table.name} has no column {name}")
         if self.postgresql:
-            stream = _CsvStream(_nulls(rows))
+            stream = _CsvStream(rows)
             quoted = ", ".join(f'"{name}"' for name in columns)
             raw = self.session.connection().connection.dbapi_connection
             assert raw is not None
@@ -230,19 +238,60 @@ class RowWriter:
         return count
 
 
-def _nulls(rows: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
-    """Rows with ``None`` as the unquoted ``\\N`` that ``COPY`` reads as NULL."""
-    for row in rows:
-        if None in row:
-            yield [NULL if v is None else v for v in row]
-        else:
-            yield row
-
-
-def refresh_statistics(session: Session, *tables: Table) -> None:
-    """After a bulk insert on PostgreSQL, ``ANALYZE`` the tables so that the next queries of
-    the same transaction are planned with their new size (autovacuum comes too late)."""
+def may_skip_triggers(session: Session) -> bool:
+    """Whether this PostgreSQL session may set ``session_replication_role`` (superuser, or
+    ``GRANT SET ON PARAMETER session_replication_role`` on PostgreSQL 15 and later); always
+    ``False`` on SQLite, which checks no foreign keys per row here anyway."""
     if session.get_bind().dialect.name != "postgresql":
-        return
-    for table in tables:
-        session.execute(text(f"ANALYZE {table.name}"))
+        return False
+    row = session.execute(
+        text(
+            "SELECT rolsuper, current_setting('server_version_num')::int "
+            "FROM pg_roles WHERE rolname = current_user"
+        )
+    ).one()
+    if row[0]:
+        return True
+    if row[1] < 150000:
+        return False
+    return bool(
+        session.scalar(text("SELECT has_parameter_privilege('session_replication_role', 'SET')"))
+    )
+
+
+@contextmanager
+def without_row_triggers(session: Session) -> Iterator[None]:
+    """Run the block with ``session_replication_role = replica``: PostgreSQL then fires no
+    row triggers, so the foreign keys of the rows written are *not* checked row by row.
+
+    The caller must make sure of what the triggers would have: every referenced row exists
+    and is locked against deletion (:func:`lock_referenced`) or is written in the same
+    transaction. Only for bulk writes of rows whose references the caller made itself. The
+    setting is transaction-local and reset when the block ends (a rollback resets it too).
+    """
+    session.execute(text("SET LOCAL session_replication_role = replica"))
+    yield
+    session.execute(text("SET LOCAL session_replication_role = origin"))
+
+
+def lock_referenced(session: Session, table: Table, ids: Iterable[int]) -> list[int]:
+    """Lock the rows of ``table`` with these ids ``FOR KEY SHARE`` (as a foreign-key check
+    does: nobody may delete them or change their key until this transaction ends) and
+    return the ids that do not exist (sorted). On SQLite, which has one writer at a time,
+    only the existence is checked."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    found: set[int] = set()
+    if session.get_bind().dialect.name == "postgresql":
+        found.update(
+            session.scalars(
+                text(f'SELECT id FROM "{table.name}" WHERE id = ANY(:ids) FOR KEY SHARE'),
+                {"ids": wanted},
+            )
+        )
+    else:
+        key = table.c.id
+        for start in range(0, len(wanted), 500):
+            found.update(session.scalars(select(key).where(key.in_(wanted[start : start + 500]))))
+    return [i for i in wanted if i not in found]
