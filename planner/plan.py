@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,8 +44,8 @@ from proseo.db.bulk import (
     lock_referenced,
     may_skip_triggers,
     new_uuids,
+    set_row_triggers,
     table_of,
-    without_row_triggers,
 )
 from proseo.db.functions import epoch_us as sql_epoch_us
 from proseo.errors import PlanningError
@@ -109,11 +110,20 @@ class PlanSummary:
     product_queries: int = 0
     unsatisfied_queries: int = 0
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase of planning, in order (for operators and the benchmark)."""
     integrity: str = ""
     """How the references of the written rows were checked: per row by the database's
     foreign-key triggers, or set-based by the planner (which then writes without them)."""
     windows: list[JobWindow] = field(default_factory=list)
     steps: list[PlannedStep] = field(default_factory=list)
+    _clock: float = field(default_factory=time.perf_counter, repr=False)
+
+    def mark(self, phase: str) -> None:
+        """Record the seconds since the previous mark (or the start) under ``phase``."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._clock
+        self._clock = now
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -414,6 +424,12 @@ class _Sources:
             self._final[key] = merged
         return 1, merged
 
+    def fetch(self, rules: Iterable[SimpleRule]) -> None:
+        """Fetch now the candidates of ``rules``, so that evaluating them later needs no
+        database (it may then run while another thread writes on the connection)."""
+        for simple in rules:
+            self._fetch(self._key(simple), simple)
+
     def evaluate(
         self, simple: SimpleRule, jobs: Iterable[int], *, final: bool = False
     ) -> dict[int, Selection]:
@@ -452,10 +468,13 @@ def plan_order(
     if order.processing_facility_id is None:
         raise PlanningError(f"processing order {order.identifier} has no processing facility")
     facility_id = order.processing_facility_id
+    summary = PlanSummary(order.id)
     catalogue = _Catalogue(session, order)
     windows = _job_windows(session, order)
     sources = _Sources(session, catalogue, facility_id, windows)
-    summary = PlanSummary(order.id, windows=windows if details else [])
+    summary.windows = windows if details else []
+
+    summary.mark("catalogue and job windows")
 
     # 1. Demand: which (class, job) steps are needed, level by level.
     planned: dict[int, set[int]] = defaultdict(set)
@@ -499,6 +518,7 @@ def plan_order(
         level += 1
 
     planned = {k: v for k, v in planned.items() if v}
+    summary.mark("demand")
     if planned:
         _insert(session, order, catalogue, sources, planned, level_of, summary, details, changed_by)
     summary.seconds = time.perf_counter() - started
@@ -565,45 +585,52 @@ def _insert(
     product_ids = allocate_ids(session, table_of(Product), len(step_keys) + len(component_keys))
     main_ids = dict(zip(step_keys, product_ids[: len(step_keys)], strict=True))
     component_ids = product_ids[len(step_keys) :]
-    for class_id, jobs in planned.items():
-        sources.add_placeholders(class_id, ((main_ids[(class_id, j)], j) for j in jobs), main=True)
     components_of: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for (component_id, key), pid in zip(component_keys, component_ids, strict=True):
         components_of[component_id].append((pid, key[1]))
-    for component_id, placeholders in components_of.items():
-        sources.add_placeholders(component_id, placeholders, main=False)
+
+    def add_placeholders() -> None:
+        for class_id, jobs in planned.items():
+            sources.add_placeholders(
+                class_id, ((main_ids[(class_id, j)], j) for j in jobs), main=True
+            )
+        for component_id, placeholders in components_of.items():
+            sources.add_placeholders(component_id, placeholders, main=False)
 
     # 2. Product queries, evaluated once more now that this plan's placeholders count.
     query_rows: list[tuple[Any, ...]] = []
     selections: list[frozenset[int]] = []
     with_files = sources.with_files
-    for class_id in sorted(planned):
-        ordered_jobs = sorted(planned[class_id])
-        for simple, rule_id in catalogue.rules(class_id):
-            source_id = catalogue.by_type[simple.source_type].id
-            text = format_simple_rule(simple)
-            found = sources.evaluate(simple, ordered_jobs, final=True)
-            for j in ordered_jobs:
-                selection = found[j]
-                chosen = selection.product_ids
-                satisfied = selection.satisfied and chosen <= with_files
-                query_rows.append(
-                    (
-                        step_ids[(class_id, j)],
-                        source_id,
-                        rule_id,
-                        text,
-                        simple.mandatory,
-                        simple.min_coverage,
-                        satisfied,
-                    )
-                )
-                selections.append(chosen)
-    query_ids = allocate_ids(session, table_of(ProductQuery), len(query_rows))
 
-    # 3. Write, parents before children; in one go without per-row foreign-key triggers
-    # when the database role may (then the references are checked and locked here first).
-    def write_all() -> None:
+    def evaluate_queries() -> None:
+        for class_id in sorted(planned):
+            ordered_jobs = sorted(planned[class_id])
+            for simple, rule_id in catalogue.rules(class_id):
+                source_id = catalogue.by_type[simple.source_type].id
+                text = format_simple_rule(simple)
+                found = sources.evaluate(simple, ordered_jobs, final=True)
+                for j in ordered_jobs:
+                    selection = found[j]
+                    chosen = selection.product_ids
+                    satisfied = selection.satisfied and chosen <= with_files
+                    query_rows.append(
+                        (
+                            step_ids[(class_id, j)],
+                            source_id,
+                            rule_id,
+                            text,
+                            simple.mandatory,
+                            simple.min_coverage,
+                            satisfied,
+                        )
+                    )
+                    selections.append(chosen)
+
+    # 3. Write, parents before children: job, job step and product rows (in a second thread
+    # on PostgreSQL, while this one evaluates the product queries), then the queries.
+    # Without per-row foreign-key triggers when the role may: the references are then
+    # checked and locked here first, set-based.
+    def write_parents() -> None:
         file_class, mode = nullable(order.file_class), nullable(order.processing_mode)
         quality = order.product_quality.value
         production_type = order.production_type.value if order.production_type else null
@@ -771,6 +798,8 @@ def _insert(
                 for jid in job_ids.values()
             ),
         )
+
+    def write_queries() -> None:
         writer.write(
             table_of(ProductQuery),
             (
@@ -809,10 +838,29 @@ def _insert(
             ),
         )
 
-    summary.integrity = "per-row foreign-key checks"
-    if may_skip_triggers(session):
-        summary.integrity = "set-based checks and locks, row triggers off"
-        planned_products = set(product_ids)
+    rule_ids = {
+        rule_id
+        for class_id in planned
+        for _simple, rule_id in catalogue.rules(class_id)
+        if rule_id is not None
+    }
+    sources_of_queries = {
+        catalogue.by_type[simple.source_type].id
+        for class_id in planned
+        for simple, _rule_id in catalogue.rules(class_id)
+    }
+    query_count = sum(len(catalogue.rules(c)) * len(jobs) for c, jobs in planned.items())
+    query_ids = allocate_ids(session, table_of(ProductQuery), query_count)
+    sources.fetch(simple for class_id in planned for simple, _id in catalogue.rules(class_id))
+    order.output_parameters  # loaded here: the evaluation must not touch the session  # noqa: B018
+    summary.mark("ids and candidates")
+    set_based = may_skip_triggers(session)
+    summary.integrity = (
+        "set-based checks and locks, row triggers off"
+        if set_based
+        else "per-row foreign-key checks"
+    )
+    if set_based:
         _lock_references(
             session,
             order,
@@ -820,20 +868,39 @@ def _insert(
                 ProcessingOrder: [order.id],
                 ProcessingFacility: [facility_id],
                 Orbit: {o for j in used_jobs if (o := windows[j].orbit_id) is not None},
-                ProductClass: [
-                    *planned,
-                    *(c for c, _ in component_keys),
-                    *(row[1] for row in query_rows),
-                ],
+                ProductClass: {*planned, *components_of, *sources_of_queries},
                 ConfiguredProcessor: [catalogue.configured_processor(c).id for c in planned],
-                SimpleSelectionRule: {row[2] for row in query_rows if row[2] is not None},
-                Product: {pid for chosen in selections for pid in chosen} - planned_products,
+                SimpleSelectionRule: rule_ids,
             },
         )
-        with without_row_triggers(session):
-            write_all()
+        set_row_triggers(session, enabled=False)
+    summary.mark("reference locks")
+    if writer.postgresql:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-writer") as pool:
+            parents_written = pool.submit(write_parents)
+            try:
+                add_placeholders()
+                evaluate_queries()
+            finally:
+                parents_written.result()
     else:
-        write_all()
+        write_parents()
+        add_placeholders()
+        evaluate_queries()
+    if len(query_rows) != query_count:  # pragma: no cover - one row per (class, rule, job)
+        raise AssertionError(f"{len(query_rows)} product queries, {query_count} ids")
+    if set_based:
+        planned_products = set(product_ids)
+        _lock_references(
+            session,
+            order,
+            {Product: {pid for chosen in selections for pid in chosen} - planned_products},
+        )
+    summary.mark("jobs, job steps, products; product query evaluation")
+    write_queries()
+    summary.mark("product queries")
+    if set_based:
+        set_row_triggers(session, enabled=True)
     summary.product_queries = len(query_rows)
     summary.unsatisfied_queries = sum(1 for row in query_rows if row[4] and not row[6])
     if details:

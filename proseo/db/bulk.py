@@ -12,8 +12,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from operator import itemgetter
@@ -163,6 +162,9 @@ class RowWriter:
     as each database takes them: PostgreSQL ``COPY ... FROM STDIN`` streamed in CSV, SQLite
     ``executemany`` of the driver's own statement (no per-value SQLAlchemy processing).
 
+    On PostgreSQL :meth:`write` may run in another thread than the one that made the writer,
+    as long as nothing else uses the session meanwhile (it uses the connection taken here).
+
     Values must already be what the column stores: use :meth:`time` for UTC times,
     :meth:`flag` for booleans, the ``.value`` of enumerations and :attr:`null` (or
     :meth:`nullable`) for NULL — ``None`` is not looked for, to keep rows cheap. Columns left
@@ -173,6 +175,9 @@ class RowWriter:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.postgresql = session.get_bind().dialect.name == "postgresql"
+        self._raw: Any = (
+            session.connection().connection.dbapi_connection if self.postgresql else None
+        )
         self.null: str | None = NULL if self.postgresql else None
         """The value that writes NULL."""
         self._times: dict[datetime, str] = {}
@@ -214,9 +219,7 @@ class RowWriter:
         if self.postgresql:
             stream = _CsvStream(rows)
             quoted = ", ".join(f'"{name}"' for name in columns)
-            raw = self.session.connection().connection.dbapi_connection
-            assert raw is not None
-            cursor: Any = raw.cursor()
+            cursor: Any = self._raw.cursor()
             try:
                 cursor.copy_expert(
                     f"COPY \"{table.name}\" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
@@ -259,19 +262,18 @@ def may_skip_triggers(session: Session) -> bool:
     )
 
 
-@contextmanager
-def without_row_triggers(session: Session) -> Iterator[None]:
-    """Run the block with ``session_replication_role = replica``: PostgreSQL then fires no
-    row triggers, so the foreign keys of the rows written are *not* checked row by row.
+def set_row_triggers(session: Session, enabled: bool) -> None:
+    """Switch PostgreSQL's row triggers off (``session_replication_role = replica``) or back
+    on, until the transaction ends (a rollback switches them back on too).
 
-    The caller must make sure of what the triggers would have: every referenced row exists
-    and is locked against deletion (:func:`lock_referenced`) or is written in the same
-    transaction. Only for bulk writes of rows whose references the caller made itself. The
-    setting is transaction-local and reset when the block ends (a rollback resets it too).
+    Off, the foreign keys of the rows written are *not* checked row by row: the caller must
+    make sure of what the triggers would have, that every referenced row exists and is locked
+    against deletion (:func:`lock_referenced`) or is written in the same transaction. Only
+    for bulk writes of rows whose references the caller made itself; needs
+    :func:`may_skip_triggers`.
     """
-    session.execute(text("SET LOCAL session_replication_role = replica"))
-    yield
-    session.execute(text("SET LOCAL session_replication_role = origin"))
+    role = "origin" if enabled else "replica"
+    session.execute(text(f"SET LOCAL session_replication_role = {role}"))
 
 
 def lock_referenced(session: Session, table: Table, ids: Iterable[int]) -> list[int]:
