@@ -163,6 +163,8 @@ def plan_campaign(url: str, orbits: int) -> dict[str, object]:
                 "job_steps": summary.job_steps,
                 "steps_per_class": summary.steps_per_class,
                 "plan_seconds": round(seconds, 2),
+                "phases": {name: round(value, 2) for name, value in summary.phases.items()},
+                "integrity": summary.integrity,
                 "release_seconds": round(release_seconds, 2),
                 "released": released,
             }
@@ -233,6 +235,8 @@ def main() -> int:
                 f"{o['plan_seconds']} s ({rate:,.0f} job steps/s); "
                 f"release {o['release_seconds']} s {o['released']}"
             )
+            print(f"      references: {o['integrity']}")
+            print("      phases: " + ", ".join(f"{k} {v} s" for k, v in o["phases"].items()))
         print(
             f"   total: {total_steps} job steps in {total_seconds:.2f} s "
             f"({total_steps / total_seconds if total_seconds else 0:,.0f} job steps/s); "

@@ -195,6 +195,12 @@ def _print_plan(summary: PlanSummary, *, dry_run: bool, limit: int) -> None:
     )
     for product_type, count in sorted(summary.steps_per_class.items()):
         console.print(f"  {product_type}: {count} job steps")
+    if summary.integrity:
+        console.print(f"  references: {summary.integrity}")
+    if summary.phases:
+        console.print(
+            "  phases: " + ", ".join(f"{name} {s:.2f} s" for name, s in summary.phases.items())
+        )
     current_job = None
     for shown, step in enumerate(summary.steps):
         if shown >= limit:
