@@ -72,7 +72,6 @@ from proseo.model.enums import JobState, JobStepState, SlicingType, StatefulEnti
 from proseo.model.order import product_query_satisfying_product
 
 MAX_DEPTH = 16
-_CHUNK = 5_000
 
 
 @dataclass
@@ -124,11 +123,6 @@ class PlanSummary:
         now = time.perf_counter()
         self.phases[phase] = self.phases.get(phase, 0.0) + now - self._clock
         self._clock = now
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class _Catalogue:

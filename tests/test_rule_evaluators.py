@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
@@ -173,6 +173,8 @@ def _catalogue(database: Database) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+# A fixed seed: CI repeats the same rich examples (derandomized ones change with the source).
+@seed(20261121)
 @given(data=st.data())
 def test_set_based_and_in_memory_evaluators_agree_with_reference(
     database: Database, data: st.DataObject
@@ -190,5 +192,5 @@ def test_generated_cases_are_many_and_not_trivial() -> None:
 
         pytest.skip("run together with the agreement test")
     assert len(_checked) >= 2000
-    assert sum(1 for n in _checked if n > 0) >= len(_checked) // 4
+    assert sum(1 for n in _checked if n > 0) >= len(_checked) // 3
     assert sum(1 for n in _checked if n > 1) >= 100
