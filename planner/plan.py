@@ -767,18 +767,17 @@ def _insert(
                     for p in order.output_parameters
                 ),
             )
-        history_columns = (
-            "entity_type",
-            "entity_id",
-            "from_state",
-            "to_state",
-            "changed_at",
-            "changed_by",
-            "reason",
-        )
         writer.write(
             table_of(StateHistory),
-            history_columns,
+            (
+                "entity_type",
+                "entity_id",
+                "from_state",
+                "to_state",
+                "changed_at",
+                "changed_by",
+                "reason",
+            ),
             (
                 (
                     StatefulEntity.JOB.value,
