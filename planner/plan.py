@@ -41,6 +41,7 @@ from planner.versions import version_key
 from proseo.db.bulk import (
     RowWriter,
     allocate_ids,
+    gc_paused,
     lock_referenced,
     may_skip_triggers,
     new_uuids,
@@ -458,6 +459,13 @@ def plan_order(
     :raises PlanningError: when a class cannot be planned (no configured processor, cyclic
         rules, no orbits); the caller rolls back.
     """
+    with gc_paused():
+        return _plan(session, order, details, changed_by)
+
+
+def _plan(
+    session: Session, order: ProcessingOrder, details: bool, changed_by: str | None
+) -> PlanSummary:
     started = time.perf_counter()
     if order.processing_facility_id is None:
         raise PlanningError(f"processing order {order.identifier} has no processing facility")

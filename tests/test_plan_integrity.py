@@ -171,8 +171,8 @@ def test_row_writer_round_trips_nulls_times_flags_and_odd_text(database: Databas
         session.add(pc)
         session.flush()
         writer = RowWriter(session)
-        ids = allocate_ids(session, table_of(Product), 2)
-        ours = new_uuids(2)
+        ids = allocate_ids(session, table_of(Product), 3)
+        ours = new_uuids(3)
         berlin = moment.astimezone(ZoneInfo("Europe/Berlin"))
         columns = (
             "id",
@@ -209,23 +209,38 @@ def test_row_writer_round_trips_nulls_times_flags_and_odd_text(database: Databas
                 "TEST",
                 later,
             ),
+            # A text that reads like COPY's NULL marker stays a text.
+            (ids[2], ours[2], pc.id, later, later, "\\N", "\\", "NOMINAL", later),
         ]
         written = writer.write(table_of(Product), columns, rows)
-        assert written == 2
+        assert written == 3
         with pytest.raises(ValueError, match="no column"):
             writer.write(table_of(Product), ("nonsense",), [])
         with pytest.raises(ValueError, match="naive"):
             writer.time(datetime(2024, 1, 1))
     with database.transaction() as session:
-        first, second = (session.get(Product, i) for i in ids)
+        first, second, third = (session.get(Product, i) for i in ids)
         assert first is not None
         assert second is not None
+        assert third is not None
+        assert (third.file_class, third.mode) == ("\\N", "\\")
         assert (first.file_class, first.mode) == (odd, None)
         assert (second.file_class, second.mode) == ("", "OPER")
         assert first.sensing_start == moment == second.sensing_start
         assert first.sensing_stop == moment + timedelta(hours=1) == first.created_at
         assert first.uuid == uuid.UUID(ours[0])
         assert second.product_quality.value == "TEST"
+    if database.engine.dialect.name == "postgresql":
+        # None is not NULL for COPY: the writer says which column, and the rows are not kept.
+        with (
+            pytest.raises(ValueError, match=r"None for product\.mode"),
+            database.transaction() as session,
+        ):
+            RowWriter(session).write(
+                table_of(Product),
+                ("id", "uuid", "product_class_id", "sensing_start", "sensing_stop", "mode"),
+                [(ids[2] + 1, new_uuids(1)[0], pc.id, later, later, None)],
+            )
 
 
 def test_new_uuids_are_random_version_4() -> None:
