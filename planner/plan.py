@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Table, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from planner.rules.evaluate import Candidate, ProductInfo, Selection, epoch_us
@@ -549,93 +549,88 @@ def _existing_windows(
     return {(start, stop) for start, stop in rows}
 
 
-def _insert(
-    session: Session,
-    order: ProcessingOrder,
-    catalogue: _Catalogue,
-    sources: _Sources,
-    planned: dict[int, set[int]],
-    level_of: dict[int, int],
-    summary: PlanSummary,
-    details: bool,
-    changed_by: str | None,
-) -> None:
-    """Allocate ids, evaluate the product queries with this plan's placeholders, and write
-    jobs, job steps, placeholder products (with components), output parameters, state
-    history, product queries and their satisfying products, each table in one bulk write."""
-    writer = RowWriter(session)
-    flag, null, nullable = writer.flag, writer.null, writer.nullable
-    facility_id = sources.facility_id
-    windows = sources.windows
-    now = writer.time(utc_now())
-    used_jobs = sorted(set().union(*planned.values()))
-    job_ids = dict(
-        zip(used_jobs, allocate_ids(session, table_of(Job), len(used_jobs)), strict=True)
-    )
-    step_keys: list[tuple[int, int]] = [
-        (class_id, j) for class_id in sorted(planned) for j in sorted(planned[class_id])
-    ]
-    step_ids = dict(
-        zip(step_keys, allocate_ids(session, table_of(JobStep), len(step_keys)), strict=True)
-    )
-    component_keys = [
-        (component.id, key)
-        for key in step_keys
-        for component in catalogue.classes[key[0]].component_classes
-    ]
-    # One allocation: on SQLite ids continue after the largest stored one.
-    product_ids = allocate_ids(session, table_of(Product), len(step_keys) + len(component_keys))
-    main_ids = dict(zip(step_keys, product_ids[: len(step_keys)], strict=True))
-    component_ids = product_ids[len(step_keys) :]
-    components_of: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for (component_id, key), pid in zip(component_keys, component_ids, strict=True):
-        components_of[component_id].append((pid, key[1]))
+class _PlannedRows:
+    """The rows of one plan: ids allocated up front, then jobs, job steps and placeholder
+    products (main and component), output parameters, state history, product queries and
+    their satisfying products, each table written in one bulk write (:class:`RowWriter`).
 
-    def add_placeholders() -> None:
-        for class_id, jobs in planned.items():
-            sources.add_placeholders(
-                class_id, ((main_ids[(class_id, j)], j) for j in jobs), main=True
-            )
-        for component_id, placeholders in components_of.items():
-            sources.add_placeholders(component_id, placeholders, main=False)
+    Product ids are allocated for the main products (in the order of :attr:`step_keys`)
+    followed by the components (in the order of :attr:`component_keys`).
+    """
 
-    # 2. Product queries, evaluated once more now that this plan's placeholders count.
-    query_rows: list[tuple[Any, ...]] = []
-    selections: list[frozenset[int]] = []
-    with_files = sources.with_files
+    def __init__(
+        self,
+        session: Session,
+        order: ProcessingOrder,
+        catalogue: _Catalogue,
+        sources: _Sources,
+        planned: dict[int, set[int]],
+    ) -> None:
+        self.order = order
+        self.catalogue = catalogue
+        self.sources = sources
+        self.planned = planned
+        self.used_jobs = sorted(set().union(*planned.values()))
+        self.job_ids = allocate_ids(session, table_of(Job), len(self.used_jobs))
+        self.step_keys: list[tuple[int, int]] = [
+            (class_id, j) for class_id in sorted(planned) for j in sorted(planned[class_id])
+        ]
+        """(product class to produce, job index) of every job step, in id order."""
+        self.step_ids = allocate_ids(session, table_of(JobStep), len(self.step_keys))
+        self.component_keys = [
+            (component.id, k)
+            for k, (class_id, _j) in enumerate(self.step_keys)
+            for component in catalogue.classes[class_id].component_classes
+        ]
+        """(component product class, index of its job step in :attr:`step_keys`)."""
+        # One allocation: on SQLite ids continue after the largest stored one.
+        self.product_ids = allocate_ids(
+            session, table_of(Product), len(self.step_keys) + len(self.component_keys)
+        )
+        self.rules = {class_id: catalogue.rules(class_id) for class_id in planned}
+        query_count = sum(len(self.rules[c]) * len(jobs) for c, jobs in planned.items())
+        self.query_ids = allocate_ids(session, table_of(ProductQuery), query_count)
+        self.processor_of = {
+            class_id: catalogue.configured_processor(class_id).id for class_id in planned
+        }
+        self.output_parameters = list(order.output_parameters)
+        self.query_rows: list[tuple[Any, ...]] = []
+        """Per product query: (job step id, requested class id, rule id, rule text,
+        mandatory, minimum coverage, satisfied)."""
+        self.selections: list[frozenset[int]] = []
+        """Per product query: the ids of the products it selected."""
 
-    def evaluate_queries() -> None:
-        for class_id in sorted(planned):
-            ordered_jobs = sorted(planned[class_id])
-            for simple, rule_id in catalogue.rules(class_id):
-                source_id = catalogue.by_type[simple.source_type].id
-                text = format_simple_rule(simple)
-                found = sources.evaluate(simple, ordered_jobs, final=True)
-                for j in ordered_jobs:
-                    selection = found[j]
-                    chosen = selection.product_ids
-                    satisfied = selection.satisfied and chosen <= with_files
-                    query_rows.append(
-                        (
-                            step_ids[(class_id, j)],
-                            source_id,
-                            rule_id,
-                            text,
-                            simple.mandatory,
-                            simple.min_coverage,
-                            satisfied,
-                        )
-                    )
-                    selections.append(chosen)
+    def references(self) -> dict[type[Any], Iterable[int]]:
+        """Ids of the rows outside this plan that its rows refer to, per table (the chosen
+        input products apart: they are known after :meth:`evaluate_queries`)."""
+        windows = self.sources.windows
+        rules = [rule for class_rules in self.rules.values() for rule in class_rules]
+        by_type = self.catalogue.by_type
+        return {
+            ProcessingOrder: [self.order.id],
+            ProcessingFacility: [self.sources.facility_id],
+            Orbit: {o for j in self.used_jobs if (o := windows[j].orbit_id) is not None},
+            ProductClass: {
+                *self.planned,
+                *(c for c, _k in self.component_keys),
+                *(by_type[simple.source_type].id for simple, _id in rules),
+            },
+            ConfiguredProcessor: set(self.processor_of.values()),
+            SimpleSelectionRule: {rule_id for _s, rule_id in rules if rule_id is not None},
+        }
 
-    # 3. Write, parents before children: job, job step and product rows (in a second thread
-    # on PostgreSQL, while this one evaluates the product queries), then the queries.
-    # Without per-row foreign-key triggers when the role may: the references are then
-    # checked and locked here first, set-based.
-    def write_parents() -> None:
-        file_class, mode = nullable(order.file_class), nullable(order.processing_mode)
-        quality = order.product_quality.value
-        production_type = order.production_type.value if order.production_type else null
+    def chosen_inputs(self) -> set[int]:
+        """Ids of the existing products the product queries selected (not this plan's)."""
+        chosen = {pid for selected in self.selections for pid in selected}
+        return chosen - set(self.product_ids)
+
+    def write_parents(self, writer: RowWriter, changed_by: str | None) -> None:
+        """Jobs, job steps, products (main, then components), output parameters and the
+        jobs' state history."""
+        order = self.order
+        windows = self.sources.windows
+        flag, null, nullable = writer.flag, writer.null, writer.nullable
+        now = writer.time(utc_now())
         priority = order.priority
         writer.write(
             table_of(Job),
@@ -650,9 +645,9 @@ def _insert(
                 "priority",
                 "has_failed_job_steps",
             ),
-            (
+            [
                 (
-                    job_ids[j],
+                    job_id,
                     order.id,
                     JobState.PLANNED.value,
                     writer.time(windows[j].start),
@@ -662,13 +657,14 @@ def _insert(
                     priority,
                     flag(False),
                 )
-                for j in used_jobs
-            ),
+                for j, job_id in zip(self.used_jobs, self.job_ids, strict=True)
+            ],
         )
-        summary.jobs = len(job_ids)
-        processor_of = {
-            class_id: catalogue.configured_processor(class_id).id for class_id in planned
-        }
+        job_id_of = dict(zip(self.used_jobs, self.job_ids, strict=True))
+        mode = nullable(order.processing_mode)
+        step_tail = (JobStepState.PLANNED.value, mode, priority)
+        step_rest = (0, "INFO", "INFO", flag(False), now)
+        processor_of = self.processor_of
         writer.write(
             table_of(JobStep),
             (
@@ -684,28 +680,22 @@ def _insert(
                 "is_failed",
                 "created_at",
             ),
-            (
-                (
-                    step_ids[key],
-                    job_ids[key[1]],
-                    JobStepState.PLANNED.value,
-                    mode,
-                    priority,
-                    processor_of[key[0]],
-                    0,
-                    "INFO",
-                    "INFO",
-                    flag(False),
-                    now,
-                )
-                for key in step_keys
-            ),
+            [
+                (step_id, job_id_of[j], *step_tail, processor_of[class_id], *step_rest)
+                for (class_id, j), step_id in zip(self.step_keys, self.step_ids, strict=True)
+            ],
         )
-        summary.job_steps = len(step_ids)
-        for class_id, jobs in planned.items():
-            summary.steps_per_class[catalogue.classes[class_id].product_type] = len(jobs)
 
-        product_columns = (
+        # Per class the leading columns, per job window the validity and orbit.
+        production_type = order.production_type.value if order.production_type else null
+        leading = (
+            nullable(order.file_class),
+            nullable(order.processing_mode),
+            order.product_quality.value,
+            production_type,
+        )
+        times = [(writer.time(w.start), writer.time(w.stop), nullable(w.orbit_id)) for w in windows]
+        columns = (
             "product_class_id",
             "file_class",
             "mode",
@@ -719,61 +709,56 @@ def _insert(
             "enclosing_product_id",
             "created_at",
             "id",
+            "uuid",
         )
-        times = [(writer.time(w.start), writer.time(w.stop), nullable(w.orbit_id)) for w in windows]
-
-        def product_rows(
-            rows: Iterable[tuple[int, int, tuple[int, int], int | str | None]],
-        ) -> Iterator[tuple[Any, ...]]:
-            for pid, class_id, key, enclosing in rows:
-                start, stop, orbit_id = times[key[1]]
-                yield (
-                    class_id,
-                    file_class,
-                    mode,
-                    quality,
-                    production_type,
-                    start,
-                    stop,
-                    orbit_id,
-                    step_ids[key],
-                    processor_of[key[0]],
-                    enclosing,
+        mains = len(self.step_keys)
+        writer.write(
+            table_of(Product),
+            columns,
+            [
+                (class_id, *leading, *times[j], step_id, processor_of[class_id], null, now, pid, u)
+                for (class_id, j), step_id, pid, u in zip(
+                    self.step_keys,
+                    self.step_ids,
+                    self.product_ids[:mains],
+                    new_uuids(mains),
+                    strict=True,
+                )
+            ],
+        )
+        steps, step_ids, main_ids = self.step_keys, self.step_ids, self.product_ids
+        writer.write(
+            table_of(Product),
+            columns,
+            [
+                (
+                    component_id,
+                    *leading,
+                    *times[steps[k][1]],
+                    step_ids[k],
+                    processor_of[steps[k][0]],
+                    main_ids[k],
                     now,
                     pid,
+                    u,
                 )
-
-        columns_with_uuid = (*product_columns, "uuid")
-        main_uuids = iter(new_uuids(len(step_keys)))
-        writer.write(
-            table_of(Product),
-            columns_with_uuid,
-            (
-                (*row, next(main_uuids))
-                for row in product_rows((main_ids[key], key[0], key, null) for key in step_keys)
-            ),
-        )
-        component_uuids = iter(new_uuids(len(component_keys)))
-        writer.write(
-            table_of(Product),
-            columns_with_uuid,
-            (
-                (*row, next(component_uuids))
-                for row in product_rows(
-                    (pid, component_id, key, main_ids[key])
-                    for (component_id, key), pid in zip(component_keys, component_ids, strict=True)
+                for (component_id, k), pid, u in zip(
+                    self.component_keys,
+                    self.product_ids[mains:],
+                    new_uuids(len(self.component_keys)),
+                    strict=True,
                 )
-            ),
+            ],
         )
-        if order.output_parameters:
+        if self.output_parameters:
             writer.write(
                 table_of(ProductParameter),
                 ("product_id", "key", "parameter_type", "value"),
-                (
+                [
                     (pid, p.key, p.parameter_type.value, nullable(p.value))
-                    for pid in main_ids.values()
-                    for p in order.output_parameters
-                ),
+                    for pid in self.product_ids[:mains]
+                    for p in self.output_parameters
+                ],
             )
         writer.write(
             table_of(StateHistory),
@@ -786,21 +771,67 @@ def _insert(
                 "changed_by",
                 "reason",
             ),
-            (
+            [
                 (
                     StatefulEntity.JOB.value,
-                    jid,
+                    job_id,
                     JobState.INITIAL.value,
                     JobState.PLANNED.value,
                     now,
                     nullable(changed_by),
                     "planned",
                 )
-                for jid in job_ids.values()
-            ),
+                for job_id in self.job_ids
+            ],
         )
 
-    def write_queries() -> None:
+    def evaluate_queries(self) -> None:
+        """Evaluate every product query with this plan's placeholders added (no database)."""
+        sources, steps = self.sources, self.step_keys
+        mains = len(steps)
+        main_of = dict(zip(steps, self.product_ids[:mains], strict=True))
+        for class_id, jobs in self.planned.items():
+            sources.add_placeholders(
+                class_id, ((main_of[(class_id, j)], j) for j in jobs), main=True
+            )
+        components: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for (component_id, k), pid in zip(
+            self.component_keys, self.product_ids[mains:], strict=True
+        ):
+            components[component_id].append((pid, steps[k][1]))
+        for component_id, placeholders in components.items():
+            sources.add_placeholders(component_id, placeholders, main=False)
+
+        step_of = dict(zip(steps, self.step_ids, strict=True))
+        with_files = sources.with_files
+        append_row, append_selection = self.query_rows.append, self.selections.append
+        by_type = self.catalogue.by_type
+        for class_id in sorted(self.planned):
+            ordered_jobs = sorted(self.planned[class_id])
+            for simple, rule_id in self.rules[class_id]:
+                leading = (
+                    by_type[simple.source_type].id,
+                    rule_id,
+                    format_simple_rule(simple),
+                    simple.mandatory,
+                    simple.min_coverage,
+                )
+                found = sources.evaluate(simple, ordered_jobs, final=True)
+                for j in ordered_jobs:
+                    selection = found[j]
+                    chosen = selection.product_ids
+                    satisfied = selection.satisfied and chosen <= with_files
+                    append_row((step_of[(class_id, j)], *leading, satisfied))
+                    append_selection(chosen)
+        if len(self.query_rows) != len(self.query_ids):  # pragma: no cover - by construction
+            raise AssertionError(
+                f"{len(self.query_rows)} product queries, {len(self.query_ids)} ids"
+            )
+
+    def write_queries(self, writer: RowWriter) -> None:
+        """Product queries and their satisfying products."""
+        flag, nullable = writer.flag, writer.nullable
+        yes, no = flag(True), flag(False)
         writer.write(
             table_of(ProductQuery),
             (
@@ -813,47 +844,50 @@ def _insert(
                 "minimum_coverage",
                 "is_satisfied",
             ),
-            (
+            [
                 (
                     qid,
                     step,
                     source,
                     nullable(rule),
                     text,
-                    flag(mandatory),
+                    yes if mandatory else no,
                     nullable(coverage),
-                    flag(satisfied),
+                    yes if satisfied else no,
                 )
                 for qid, (step, source, rule, text, mandatory, coverage, satisfied) in zip(
-                    query_ids, query_rows, strict=True
+                    self.query_ids, self.query_rows, strict=True
                 )
-            ),
+            ],
         )
         writer.write(
             product_query_satisfying_product,
             ("product_query_id", "product_id"),
-            (
+            [
                 (qid, pid)
-                for qid, chosen in zip(query_ids, selections, strict=True)
+                for qid, chosen in zip(self.query_ids, self.selections, strict=True)
                 for pid in chosen
-            ),
+            ],
         )
 
-    rule_ids = {
-        rule_id
-        for class_id in planned
-        for _simple, rule_id in catalogue.rules(class_id)
-        if rule_id is not None
-    }
-    sources_of_queries = {
-        catalogue.by_type[simple.source_type].id
-        for class_id in planned
-        for simple, _rule_id in catalogue.rules(class_id)
-    }
-    query_count = sum(len(catalogue.rules(c)) * len(jobs) for c, jobs in planned.items())
-    query_ids = allocate_ids(session, table_of(ProductQuery), query_count)
-    sources.fetch(simple for class_id in planned for simple, _id in catalogue.rules(class_id))
-    order.output_parameters  # loaded here: the evaluation must not touch the session  # noqa: B018
+
+def _insert(
+    session: Session,
+    order: ProcessingOrder,
+    catalogue: _Catalogue,
+    sources: _Sources,
+    planned: dict[int, set[int]],
+    level_of: dict[int, int],
+    summary: PlanSummary,
+    details: bool,
+    changed_by: str | None,
+) -> None:
+    """Write the plan (:class:`_PlannedRows`). On PostgreSQL the writer's thread sends the
+    rows while this one makes the next ones and evaluates the product queries; without
+    per-row foreign-key triggers when the role may, the references then checked and locked
+    here, set-based."""
+    rows = _PlannedRows(session, order, catalogue, sources, planned)
+    sources.fetch(simple for class_rules in rows.rules.values() for simple, _id in class_rules)
     summary.mark("ids and candidates")
     set_based = may_skip_triggers(session)
     summary.integrity = (
@@ -862,50 +896,38 @@ def _insert(
         else "per-row foreign-key checks"
     )
     if set_based:
-        _lock_references(
-            session,
-            order,
-            {
-                ProcessingOrder: [order.id],
-                ProcessingFacility: [facility_id],
-                Orbit: {o for j in used_jobs if (o := windows[j].orbit_id) is not None},
-                ProductClass: {*planned, *components_of, *sources_of_queries},
-                ConfiguredProcessor: [catalogue.configured_processor(c).id for c in planned],
-                SimpleSelectionRule: rule_ids,
-            },
-        )
+        _lock_references(session, order, rows.references())
         set_row_triggers(session, enabled=False)
     summary.mark("reference locks")
-    if writer.postgresql:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan-writer") as pool:
-            parents_written = pool.submit(write_parents)
-            try:
-                add_placeholders()
-                evaluate_queries()
-            finally:
-                parents_written.result()
-    else:
-        write_parents()
-        add_placeholders()
-        evaluate_queries()
-    if len(query_rows) != query_count:  # pragma: no cover - one row per (class, rule, job)
-        raise AssertionError(f"{len(query_rows)} product queries, {query_count} ids")
-    if set_based:
-        planned_products = set(product_ids)
-        _lock_references(
-            session,
-            order,
-            {Product: {pid for chosen in selections for pid in chosen} - planned_products},
-        )
-    summary.mark("jobs, job steps, products; product query evaluation")
-    write_queries()
-    summary.mark("product queries")
-    if set_based:
+
+    # The session is the writer's until the with block ends.
+    missing: Future[list[int]] | None = None
+    with RowWriter(session, background=True) as writer:
+        rows.write_parents(writer, changed_by)
+        summary.mark("jobs, job steps and products made")
+        rows.evaluate_queries()
+        summary.mark("product queries evaluated")
+        if set_based:
+            chosen = rows.chosen_inputs()
+            missing = writer.call(lambda locked: lock_referenced(locked, table_of(Product), chosen))
+        rows.write_queries(writer)
+        summary.mark("product queries made")
+    summary.mark("waiting for the database")
+    if missing is not None:
+        _report_missing(order, table_of(Product), missing.result())
         set_row_triggers(session, enabled=True)
-    summary.product_queries = len(query_rows)
-    summary.unsatisfied_queries = sum(1 for row in query_rows if row[4] and not row[6])
+    summary.jobs = len(rows.job_ids)
+    summary.job_steps = len(rows.step_ids)
+    for class_id, jobs in planned.items():
+        summary.steps_per_class[catalogue.classes[class_id].product_type] = len(jobs)
+    summary.product_queries = len(rows.query_rows)
+    summary.unsatisfied_queries = sum(1 for row in rows.query_rows if row[4] and not row[6])
     if details:
-        _details(catalogue, level_of, step_ids, query_rows, selections, with_files, summary)
+        step_ids = dict(zip(rows.step_keys, rows.step_ids, strict=True))
+        _details(
+            catalogue, level_of, step_ids, rows.query_rows, rows.selections, sources.with_files,
+            summary,
+        )  # fmt: skip
 
 
 def _lock_references(
@@ -917,14 +939,19 @@ def _lock_references(
     :raises PlanningError: naming the table and ids of rows deleted while planning (plan
         again)."""
     for model, ids in references.items():
-        missing = lock_referenced(session, table_of(model), ids)
-        if missing:
-            shown = ", ".join(str(i) for i in missing[:5])
-            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise PlanningError(
-                f"processing order {order.identifier}: {table_of(model).name} rows {shown}"
-                f"{more} were deleted while planning; plan again"
-            )
+        _report_missing(order, table_of(model), lock_referenced(session, table_of(model), ids))
+
+
+def _report_missing(order: ProcessingOrder, table: Table, missing: Sequence[int]) -> None:
+    """:raises PlanningError: when ``missing`` names rows of ``table`` (deleted while
+    planning)."""
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise PlanningError(
+            f"processing order {order.identifier}: {table.name} rows {shown}"
+            f"{more} were deleted while planning; plan again"
+        )
 
 
 def _details(

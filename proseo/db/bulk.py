@@ -11,12 +11,14 @@ from __future__ import annotations
 import gc
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from operator import itemgetter
-from typing import Any
+from queue import SimpleQueue
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -36,6 +38,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 CHUNK = 10_000
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -168,62 +172,45 @@ def _plain(column_type: TypeEngine[Any]) -> bool:
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-class _CopyStream:
-    """A file-like ``read()`` over rows for ``COPY ... FROM STDIN`` in PostgreSQL's text format
-    (https://www.postgresql.org/docs/current/sql-copy.html, "Text Format"), a batch at a time:
-    ``COPY`` sends each batch while the next one is made, so the server stores rows while
-    Python makes more (two cores busy instead of one after the other).
+class _CopyFormat:
+    """Rows of one table as lines of ``COPY ... FROM STDIN`` in PostgreSQL's text format
+    (https://www.postgresql.org/docs/current/sql-copy.html, "Text Format").
 
     A row becomes one ``str.format`` of a tab-separated template. Values of text columns (any
     type not in :data:`_PLAIN_TYPES`) are escaped (backslash, tab, newline, carriage return),
     memoised per distinct string: planning repeats the same few texts 10^5 times. :data:`NULL`
     writes NULL; ``None`` in a text column is refused.
-
-    :raises ValueError: for ``None`` in a text column (from :meth:`read`).
     """
 
-    def __init__(
-        self,
-        table: Table,
-        columns: Sequence[str],
-        rows: Iterable[Sequence[Any]],
-        batch: int = 2_000,
-    ) -> None:
-        self._rows = iter(rows)
-        self._batch = batch
+    def __init__(self, table: Table, columns: Sequence[str]) -> None:
+        self.table = table
+        self.columns = columns
         self._format = "\t".join("{}" for _ in columns) + "\n"
         self._text = [i for i, name in enumerate(columns) if not _plain(table.c[name].type)]
-        self._names = [f"{table.name}.{name}" for name in columns]
-        self._table = table.name
-        self._width = len(columns)
         self._escaped: dict[Any, Any] = {NULL: NULL}
-        self.count = 0
-        self.error: Exception | None = None
-        """What went wrong in :meth:`read` (psycopg2 reports it only as a cancelled COPY)."""
+
+    @property
+    def statement(self) -> str:
+        """The ``COPY`` statement these lines are for."""
+        quoted = ", ".join(f'"{name}"' for name in self.columns)
+        return f'COPY "{self.table.name}" ({quoted}) FROM STDIN'
 
     def _escape(self, value: Any, position: int) -> Any:
         if value is None:
-            raise ValueError(f"None for {self._names[position]}: write NULL as RowWriter.null")
+            column = f"{self.table.name}.{self.columns[position]}"
+            raise ValueError(f"None for {column}: write NULL as RowWriter.null")
         escaped = str(value).translate(_COPY_ESCAPES)
         if type(value) is str:
             self._escaped[value] = escaped
         return escaped
 
-    def read(self, size: int = -1) -> str:
-        del size  # a batch of rows at a time, whatever psycopg2 asks for
-        try:
-            return self._lines()
-        except Exception as error:
-            self.error = error
-            raise
+    def lines(self, rows: list[Sequence[Any]]) -> str:
+        """The text of ``rows`` (tuples in the order of the columns).
 
-    def _lines(self) -> str:
-        rows = list(islice(self._rows, self._batch))
-        if not rows:
-            return ""
-        self.count += len(rows)
-        if set(map(len, rows)) != {self._width}:
-            raise ValueError(f"rows for {self._table} must have {self._width} values")
+        :raises ValueError: for a row of another width, or ``None`` in a text column."""
+        width = len(self.columns)
+        if set(map(len, rows)) - {width}:
+            raise ValueError(f"rows for {self.table.name} must have {width} values")
         if self._text:
             # Column-wise, so the lookups of known texts run in C: rows repeat a few texts.
             columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
@@ -239,8 +226,52 @@ class _CopyStream:
         line = self._format.format
         return "".join([line(*row) for row in rows])
 
+
+class _CopyStream:
+    """A file-like ``read()`` for ``COPY ... FROM STDIN`` that makes the next batch of lines
+    only when asked: the server stores a batch while Python makes the next one."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self.error: Exception | None = None
+        """What went wrong making lines (psycopg2 reports it only as a cancelled COPY)."""
+
+    def read(self, size: int = -1) -> str:
+        del size  # a batch of rows at a time, whatever psycopg2 asks for
+        try:
+            return next(self._lines, "")
+        except Exception as error:
+            self.error = error
+            raise
+
     def readline(self, size: int = -1) -> str:  # pragma: no cover - psycopg2 uses read()
         return self.read(size)
+
+
+def _batches(
+    format: _CopyFormat, rows: Iterable[Sequence[Any]], counted: list[int]
+) -> Iterator[str]:
+    """The lines of ``rows`` in batches of :data:`COPY_BATCH`; adds the row count to
+    ``counted[0]``."""
+    iterator = iter(rows)
+    while batch := list(islice(iterator, COPY_BATCH)):
+        counted[0] += len(batch)
+        yield format.lines(batch)
+
+
+COPY_BATCH = 2_000
+
+
+def _run_copy(raw: Any, statement: str, stream: _CopyStream) -> None:
+    cursor: Any = raw.cursor()
+    try:
+        cursor.copy_expert(statement, stream, size=1 << 16)
+    except Exception as error:
+        if stream.error is not None:
+            raise stream.error from error
+        raise
+    finally:
+        cursor.close()
 
 
 def _copy_rows(
@@ -248,18 +279,33 @@ def _copy_rows(
 ) -> int:
     """Stream ``rows`` into ``table`` with ``COPY`` on the psycopg2 connection ``raw``;
     returns how many rows went in."""
-    stream = _CopyStream(table, columns, rows)
-    quoted = ", ".join(f'"{name}"' for name in columns)
-    cursor: Any = raw.cursor()
-    try:
-        cursor.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN', stream, size=1 << 16)
-    except Exception as error:
-        if stream.error is not None:
-            raise stream.error from error
-        raise
-    finally:
-        cursor.close()
-    return stream.count
+    format = _CopyFormat(table, columns)
+    counted = [0]
+    _run_copy(raw, format.statement, _CopyStream(_batches(format, rows, counted)))
+    return counted[0]
+
+
+class _Aborted(Exception):
+    """The rows of a ``COPY`` will not all come (the caller gave up, or wrote wrong rows)."""
+
+
+_END = ""
+
+
+class _Queued:
+    """The next batch of lines from a queue, for ``iter(callable, _END)``; raises
+    :class:`_Aborted` when the caller gave up (so the ``COPY`` fails instead of storing
+    part of the rows)."""
+
+    def __init__(self, chunks: SimpleQueue[str | type[_Aborted]]) -> None:
+        self._chunks = chunks
+
+    def __call__(self) -> str:
+        lines = self._chunks.get()
+        if lines is _Aborted:
+            raise _Aborted("the rows for this COPY were abandoned")
+        assert isinstance(lines, str)
+        return lines
 
 
 def new_uuids(count: int) -> list[str]:
@@ -276,12 +322,18 @@ def new_uuids(count: int) -> list[str]:
 
 class RowWriter:
     """Writes many rows of plain tuples into the tables of one session's transaction, as fast
-    as each database takes them: PostgreSQL ``COPY ... FROM STDIN`` streamed in text format
-    (:class:`_CopyStream`), SQLite
-    ``executemany`` of the driver's own statement (no per-value SQLAlchemy processing).
+    as each database takes them: PostgreSQL ``COPY ... FROM STDIN`` in text format
+    (:class:`_CopyFormat`), SQLite ``executemany`` of the driver's own statement (no
+    per-value SQLAlchemy processing).
 
-    On PostgreSQL :meth:`write` may run in another thread than the one that made the writer,
-    as long as nothing else uses the session meanwhile (it uses the connection taken here).
+    With ``background`` on PostgreSQL, a second thread sends what :meth:`write` formats (and
+    runs what :meth:`call` is given) on the session's connection, in the order given, while
+    the calling thread goes on: the server stores rows while Python makes the next ones and
+    does other work. The caller must not use the session until :meth:`close` (or the end of
+    the ``with`` block) has waited for the thread. :meth:`write` returns once the rows are
+    formatted; a database error surfaces at a later :meth:`write` or at :meth:`close`. Leaving
+    the ``with`` block with an exception aborts what is still unsent (the transaction is then
+    to be rolled back). Without ``background``, or on SQLite, everything runs at once.
 
     Values must already be what the column stores: use :meth:`time` for UTC times,
     :meth:`flag` for booleans, the ``.value`` of enumerations and :attr:`null` (or
@@ -290,7 +342,7 @@ class RowWriter:
     primary key).
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, background: bool = False) -> None:
         self.session = session
         self.postgresql = session.get_bind().dialect.name == "postgresql"
         self._raw: Any = (
@@ -299,6 +351,89 @@ class RowWriter:
         self.null: Any = NULL if self.postgresql else None
         """The value that writes NULL."""
         self._times: dict[datetime, str] = {}
+        self._sender = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-writer")
+            if background and self.postgresql
+            else None
+        )
+        self._sent: list[Future[Any]] = []
+        self._unsent: list[SimpleQueue[str | type[_Aborted]]] = []
+        self._failure: BaseException | None = None
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if error is None:
+            self.close()
+        else:
+            self._abort()
+
+    def close(self) -> None:
+        """Wait until everything given is in the database.
+
+        :raises Exception: the first error of the writing thread (a database error, or a
+            row the server refused)."""
+        if self._sender is None:
+            return
+        try:
+            for future in self._sent:
+                future.result()
+        except BaseException:
+            self._abort()
+            raise
+        self._sender.shutdown()
+        self._sender = None
+
+    def _abort(self) -> None:
+        if self._sender is None:
+            return
+        for chunks in self._unsent:  # a finished COPY never reads the extra item
+            chunks.put(_Aborted)
+        self._sender.shutdown(wait=True, cancel_futures=True)
+        self._sender = None
+
+    def _check(self) -> None:
+        """Raise the writing thread's error early, so the caller stops making rows."""
+        for future in self._sent:
+            if future.done() and future.exception() is not None:
+                self.close()
+
+    def _send(self, statement: str, chunks: SimpleQueue[str | type[_Aborted]]) -> None:
+        if self._failure is not None:
+            return  # the transaction already failed; the first error is reported
+        try:
+            _run_copy(self._raw, statement, _CopyStream(iter(_Queued(chunks), _END)))
+        except BaseException as error:
+            self._failure = error
+            raise
+
+    def call(self, work: Callable[[Session], T]) -> Future[T]:
+        """Run ``work(session)`` after everything given before it (in the writing thread with
+        ``background``), e.g. a query that must see the rows written so far.
+
+        :returns: its future (already done without ``background``)."""
+        if self._sender is None:
+            done: Future[T] = Future()
+            try:
+                done.set_result(work(self.session))
+            except Exception as error:
+                done.set_exception(error)
+            return done
+        self._check()
+
+        def run() -> T:
+            if self._failure is not None:
+                raise _Aborted("an earlier write failed")
+            try:
+                return work(self.session)
+            except BaseException as error:
+                self._failure = error
+                raise
+
+        future = self._sender.submit(run)
+        self._sent.append(future)
+        return future
 
     def nullable(self, value: Any) -> Any:
         """``value``, or :attr:`null` for ``None``."""
@@ -337,7 +472,23 @@ class RowWriter:
             if name not in table.c:
                 raise ValueError(f"table {table.name} has no column {name}")
         if self.postgresql:
-            return _copy_rows(self._raw, table, columns, rows)
+            if self._sender is None:
+                return _copy_rows(self._raw, table, columns, rows)
+            self._check()
+            format = _CopyFormat(table, columns)
+            chunks: SimpleQueue[str | type[_Aborted]] = SimpleQueue()
+            self._unsent.append(chunks)
+            self._sent.append(self._sender.submit(self._send, format.statement, chunks))
+            counted = [0]
+            try:
+                for lines in _batches(format, rows, counted):
+                    chunks.put(lines)
+                    self._check()
+            except BaseException:
+                chunks.put(_Aborted)
+                raise
+            chunks.put(_END)
+            return counted[0]
         names = ", ".join('"' + name + '"' for name in columns)
         marks = ", ".join("?" for _ in columns)
         statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
