@@ -4,8 +4,11 @@ a plan refers to must stay until it commits."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -268,3 +271,89 @@ def test_deleted_reference_fails_the_plan_and_keeps_nothing(
     with tst.transaction() as session:
         assert session.scalar(select(func.count()).select_from(JobStep)) == 0
         assert session.scalar(select(func.count()).select_from(ProductQuery)) == 0
+
+
+def _product_rows(writer: RowWriter, class_id: int, ids: list[int]) -> list[tuple[object, ...]]:
+    moment = writer.time(datetime(2024, 1, 1, tzinfo=UTC))
+    return [
+        (pid, u, class_id, moment, moment, "NOMINAL", moment)
+        for pid, u in zip(ids, new_uuids(len(ids)), strict=True)
+    ]
+
+
+PRODUCT_COLUMNS = (
+    "id",
+    "uuid",
+    "product_class_id",
+    "sensing_start",
+    "sensing_stop",
+    "product_quality",
+    "created_at",
+)
+
+
+def _test_class(database: Database) -> int:
+    with database.transaction() as session:
+        pc = ProductClass(mission=Mission(code="TST", name="Test"), product_type="L0")
+        session.add(pc)
+        session.flush()
+        return pc.id
+
+
+def _count_products(database: Database) -> int:
+    with database.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(Product)) or 0)
+
+
+def _write_products(
+    database: Database, count: int, rows: Callable[[RowWriter, list[int]], Iterable[Any]]
+) -> None:
+    """Write ``rows(writer, ids)`` in one transaction through a background writer."""
+    with database.transaction() as session:
+        ids = allocate_ids(session, table_of(Product), count)
+        with RowWriter(session, background=True) as writer:
+            writer.write(table_of(Product), PRODUCT_COLUMNS, rows(writer, ids))
+
+
+def test_background_writer_keeps_the_order_of_writes_and_calls(database: Database) -> None:
+    """Rows go in the order given; a call sees everything written before it."""
+    class_id = _test_class(database)
+    with database.transaction() as session:
+        ids = allocate_ids(session, table_of(Product), 12_000)
+        with RowWriter(session, background=True) as writer:
+            first = _product_rows(writer, class_id, ids[:7_000])
+            assert writer.write(table_of(Product), PRODUCT_COLUMNS, first) == 7_000
+            seen = writer.call(lambda s: s.scalar(select(func.count()).select_from(Product)))
+            second = _product_rows(writer, class_id, ids[7_000:])
+            writer.write(table_of(Product), PRODUCT_COLUMNS, second)
+        assert seen.result() == 7_000
+    assert _count_products(database) == 12_000
+
+
+def test_background_writer_reports_a_refused_row_and_keeps_nothing(database: Database) -> None:
+    """A row the database refuses (a duplicate key in a late batch) fails the transaction
+    with the database's error; nothing of it stays."""
+    class_id = _test_class(database)
+
+    def with_duplicate(writer: RowWriter, ids: list[int]) -> list[tuple[object, ...]]:
+        rows = _product_rows(writer, class_id, ids)
+        return [*rows, rows[0]]
+
+    with pytest.raises(Exception, match=r"(?i)duplicate key|unique constraint"):
+        _write_products(database, 9_000, with_duplicate)
+    assert _count_products(database) == 0
+
+
+def test_background_writer_abandons_unsent_rows_when_the_caller_fails(database: Database) -> None:
+    """An error while making rows reaches the caller as it is, the writing thread stops
+    (no hang) and the rows sent so far are rolled back with the transaction."""
+    class_id = _test_class(database)
+
+    def rows_then_failure(writer: RowWriter, ids: list[int]) -> Iterator[tuple[object, ...]]:
+        yield from _product_rows(writer, class_id, ids)
+        raise RuntimeError("the planner gave up")
+
+    with pytest.raises(RuntimeError, match="the planner gave up"):
+        _write_products(database, 5_000, rows_then_failure)
+    assert not [t for t in threading.enumerate() if t.name.startswith("row-writer")]
+    assert _count_products(database) == 0
