@@ -583,22 +583,34 @@ class _PlannedRows:
             for component in catalogue.classes[class_id].component_classes
         ]
         """(component product class, index of its job step in :attr:`step_keys`)."""
-        # One allocation: on SQLite ids continue after the largest stored one.
-        self.product_ids = allocate_ids(
-            session, table_of(Product), len(self.step_keys) + len(self.component_keys)
-        )
         self.rules = {class_id: catalogue.rules(class_id) for class_id in planned}
-        query_count = sum(len(self.rules[c]) * len(jobs) for c, jobs in planned.items())
-        self.query_ids = allocate_ids(session, table_of(ProductQuery), query_count)
+        self.product_ids: list[int] = []
+        """Main products (in the order of :attr:`step_keys`), then components (in the order
+        of :attr:`component_keys`); from :meth:`allocate_product_ids`."""
+        self.query_ids: list[int] = []
+        """From :meth:`allocate_query_ids`."""
         self.processor_of = {
             class_id: catalogue.configured_processor(class_id).id for class_id in planned
         }
         self.output_parameters = list(order.output_parameters)
+        self.planned_at = utc_now()
+        """The creation time of every row of the plan (UTC)."""
         self.query_rows: list[tuple[Any, ...]] = []
         """Per product query: (job step id, requested class id, rule id, rule text,
         mandatory, minimum coverage, satisfied)."""
         self.selections: list[frozenset[int]] = []
         """Per product query: the ids of the products it selected."""
+
+    def allocate_product_ids(self, session: Session) -> None:
+        """Ids for all placeholder products, in one allocation (on SQLite ids continue after
+        the largest stored one)."""
+        count = len(self.step_keys) + len(self.component_keys)
+        self.product_ids = allocate_ids(session, table_of(Product), count)
+
+    def allocate_query_ids(self, session: Session) -> None:
+        """Ids for all product queries: one per (job step, merged simple rule)."""
+        count = sum(len(self.rules[c]) * len(jobs) for c, jobs in self.planned.items())
+        self.query_ids = allocate_ids(session, table_of(ProductQuery), count)
 
     def references(self) -> dict[type[Any], Iterable[int]]:
         """Ids of the rows outside this plan that its rows refer to, per table (the chosen
@@ -624,13 +636,12 @@ class _PlannedRows:
         chosen = {pid for selected in self.selections for pid in selected}
         return chosen - set(self.product_ids)
 
-    def write_parents(self, writer: RowWriter, changed_by: str | None) -> None:
-        """Jobs, job steps, products (main, then components), output parameters and the
-        jobs' state history."""
+    def write_jobs(self, writer: RowWriter, changed_by: str | None) -> None:
+        """Jobs, their state history and job steps."""
         order = self.order
         windows = self.sources.windows
-        flag, null, nullable = writer.flag, writer.null, writer.nullable
-        now = writer.time(utc_now())
+        flag, nullable = writer.flag, writer.nullable
+        now = writer.time(self.planned_at)
         priority = order.priority
         writer.write(
             table_of(Job),
@@ -686,6 +697,39 @@ class _PlannedRows:
             ],
         )
 
+        writer.write(
+            table_of(StateHistory),
+            (
+                "entity_type",
+                "entity_id",
+                "from_state",
+                "to_state",
+                "changed_at",
+                "changed_by",
+                "reason",
+            ),
+            [
+                (
+                    StatefulEntity.JOB.value,
+                    job_id,
+                    JobState.INITIAL.value,
+                    JobState.PLANNED.value,
+                    now,
+                    nullable(changed_by),
+                    "planned",
+                )
+                for job_id in self.job_ids
+            ],
+        )
+
+    def write_products(self, writer: RowWriter) -> None:
+        """Placeholder products: main ones, then components, and the main ones' output
+        parameters (after :meth:`allocate_product_ids`)."""
+        order = self.order
+        windows = self.sources.windows
+        null, nullable = writer.null, writer.nullable
+        now = writer.time(self.planned_at)
+        processor_of = self.processor_of
         # Per class the leading columns, per job window the validity and orbit.
         production_type = order.production_type.value if order.production_type else null
         leading = (
@@ -760,30 +804,6 @@ class _PlannedRows:
                     for p in self.output_parameters
                 ],
             )
-        writer.write(
-            table_of(StateHistory),
-            (
-                "entity_type",
-                "entity_id",
-                "from_state",
-                "to_state",
-                "changed_at",
-                "changed_by",
-                "reason",
-            ),
-            [
-                (
-                    StatefulEntity.JOB.value,
-                    job_id,
-                    JobState.INITIAL.value,
-                    JobState.PLANNED.value,
-                    now,
-                    nullable(changed_by),
-                    "planned",
-                )
-                for job_id in self.job_ids
-            ],
-        )
 
     def evaluate_queries(self) -> None:
         """Evaluate every product query with this plan's placeholders added (no database)."""
@@ -823,13 +843,14 @@ class _PlannedRows:
                     satisfied = selection.satisfied and chosen <= with_files
                     append_row((step_of[(class_id, j)], *leading, satisfied))
                     append_selection(chosen)
+
+    def write_queries(self, writer: RowWriter) -> None:
+        """Product queries and their satisfying products (after :meth:`evaluate_queries`
+        and :meth:`allocate_query_ids`)."""
         if len(self.query_rows) != len(self.query_ids):  # pragma: no cover - by construction
             raise AssertionError(
                 f"{len(self.query_rows)} product queries, {len(self.query_ids)} ids"
             )
-
-    def write_queries(self, writer: RowWriter) -> None:
-        """Product queries and their satisfying products."""
         flag, nullable = writer.flag, writer.nullable
         yes, no = flag(True), flag(False)
         writer.write(
@@ -882,13 +903,16 @@ def _insert(
     details: bool,
     changed_by: str | None,
 ) -> None:
-    """Write the plan (:class:`_PlannedRows`). On PostgreSQL the writer's thread sends the
-    rows while this one makes the next ones and evaluates the product queries; without
-    per-row foreign-key triggers when the role may, the references then checked and locked
-    here, set-based."""
+    """Write the plan (:class:`_PlannedRows`); without per-row foreign-key triggers when the
+    role may, the references then checked and locked here, set-based.
+
+    On PostgreSQL the writer's thread runs everything on the connection in this order:
+    product ids, product query ids, jobs and job steps, the candidate fetch, products, the
+    lock of the chosen inputs, product queries and their links. Meanwhile this thread
+    formats the rows and evaluates the product queries, waiting only for what it needs next
+    (the database is the bottleneck: it should never wait for Python)."""
     rows = _PlannedRows(session, order, catalogue, sources, planned)
-    sources.fetch(simple for class_rules in rows.rules.values() for simple, _id in class_rules)
-    summary.mark("ids and candidates")
+    summary.mark("job and job step ids")
     set_based = may_skip_triggers(session)
     summary.integrity = (
         "set-based checks and locks, row triggers off"
@@ -903,13 +927,24 @@ def _insert(
     # The session is the writer's until the with block ends.
     missing: Future[list[int]] | None = None
     with RowWriter(session, background=True) as writer:
-        rows.write_parents(writer, changed_by)
+        product_ids = writer.call(rows.allocate_product_ids)
+        query_ids = writer.call(rows.allocate_query_ids)
+        rows.write_jobs(writer, changed_by)
+        fetched = writer.call(
+            lambda _session: sources.fetch(
+                simple for class_rules in rows.rules.values() for simple, _id in class_rules
+            )
+        )
+        product_ids.result()
+        rows.write_products(writer)
         summary.mark("jobs, job steps and products made")
+        fetched.result()
         rows.evaluate_queries()
         summary.mark("product queries evaluated")
         if set_based:
             chosen = rows.chosen_inputs()
             missing = writer.call(lambda locked: lock_referenced(locked, table_of(Product), chosen))
+        query_ids.result()
         rows.write_queries(writer)
         summary.mark("product queries made")
     summary.mark("waiting for the database")
