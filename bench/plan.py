@@ -10,7 +10,11 @@ on SQLite and on PostgreSQL (a private throwaway cluster, or PROSEO_BENCH_DATABA
 backend in its own process. Prints job steps, seconds, job steps per second and the peak
 resident memory of that process.
 
-    .venv/bin/python bench/plan.py [--orbits 6000] [--backend sqlite|postgresql|both]
+    .venv/bin/python bench/plan.py [--orbits 6000] [--backend sqlite|postgresql|both] [--runs N]
+
+With ``--runs N`` each backend is measured N times, each time in a new process on a newly
+built catalogue (and a new PostgreSQL cluster), and the median is printed as well: on a
+shared 2-core virtual machine one run can be 20 % off.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -192,12 +197,50 @@ def child(backend: str, orbits: int) -> None:
     )
 
 
+def _measure(backend: str, orbits: int) -> dict[str, Any] | None:
+    """Run one backend in a child process; its figures, or None (error printed)."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", "--backend", backend, "--orbits", str(orbits)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        print(result.stderr, file=sys.stderr)
+        return None
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+def _report(backend: str, orbits: int, data: dict[str, Any]) -> float:
+    """Print the figures of one run; returns its total planning seconds."""
+    total_steps = sum(o["job_steps"] for o in data["orders"])
+    total_seconds: float = sum(o["plan_seconds"] for o in data["orders"])
+    print(f"== {backend}: {orbits} orbits (catalogue built in {data['catalogue_seconds']} s)")
+    for o in data["orders"]:
+        rate = o["job_steps"] / o["plan_seconds"] if o["plan_seconds"] else 0
+        print(
+            f"   {o['order']}: {o['jobs']} jobs, {o['job_steps']} job steps planned in "
+            f"{o['plan_seconds']} s ({rate:,.0f} job steps/s); "
+            f"release {o['release_seconds']} s {o['released']}"
+        )
+        print(f"      references: {o['integrity']}")
+        print("      phases: " + ", ".join(f"{k} {v} s" for k, v in o["phases"].items()))
+    print(
+        f"   total: {total_steps} job steps in {total_seconds:.2f} s "
+        f"({total_steps / total_seconds if total_seconds else 0:,.0f} job steps/s); "
+        f"peak RSS {data['peak_rss_mb']} MB"
+    )
+    return total_seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--orbits", type=int, default=6000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--runs", type=int, default=1, help="measure each backend N times")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -205,43 +248,17 @@ def main() -> int:
         return 0
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        result = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                "--backend",
-                backend,
-                "--orbits",
-                str(args.orbits),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            print(result.stderr, file=sys.stderr)
-            return result.returncode
-        data = json.loads(result.stdout.strip().splitlines()[-1])
-        total_steps = sum(o["job_steps"] for o in data["orders"])
-        total_seconds = sum(o["plan_seconds"] for o in data["orders"])
-        print(
-            f"== {backend}: {args.orbits} orbits (catalogue built in {data['catalogue_seconds']} s)"
-        )
-        for o in data["orders"]:
-            rate = o["job_steps"] / o["plan_seconds"] if o["plan_seconds"] else 0
+        totals: list[float] = []
+        for _run in range(args.runs):
+            data = _measure(backend, args.orbits)
+            if data is None:
+                return 1
+            totals.append(_report(backend, args.orbits, data))
+        if args.runs > 1:
             print(
-                f"   {o['order']}: {o['jobs']} jobs, {o['job_steps']} job steps planned in "
-                f"{o['plan_seconds']} s ({rate:,.0f} job steps/s); "
-                f"release {o['release_seconds']} s {o['released']}"
+                f"== {backend}: median of {args.runs} runs {statistics.median(totals):.2f} s "
+                f"(runs: {', '.join(f'{t:.2f}' for t in totals)})"
             )
-            print(f"      references: {o['integrity']}")
-            print("      phases: " + ", ".join(f"{k} {v} s" for k, v in o["phases"].items()))
-        print(
-            f"   total: {total_steps} job steps in {total_seconds:.2f} s "
-            f"({total_steps / total_seconds if total_seconds else 0:,.0f} job steps/s); "
-            f"peak RSS {data['peak_rss_mb']} MB"
-        )
     return 0
 
 

@@ -26,13 +26,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Table, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from planner.rules.evaluate import Candidate, ProductInfo, Selection, epoch_us
+from planner.rules.evaluate import Candidate, Selection, epoch_us, filters_hold
 from planner.rules.language import SimpleRule, format_simple_rule, merge_rules, parse_rule
 from planner.rules.memory import CandidateIndex, needs_whole_class
 from planner.rules.sql import product_conditions
@@ -391,18 +391,16 @@ class _Sources:
         )
 
     def _placeholder_matches(self, filters: tuple[tuple[str, str], ...], main: bool) -> bool:
+        """Whether this plan's placeholders pass ``filters``: they carry the order's file
+        class, mode and quality, and main products its output parameters."""
         order = self._catalogue.order
-        moment = datetime.now(UTC)
-        return ProductInfo(
-            0,
-            "",
-            moment,
-            moment,
-            file_class=order.file_class,
-            mode=order.processing_mode,
-            product_quality=order.product_quality,
-            parameters={p.key: p.value for p in order.output_parameters} if main else {},
-        ).matches(filters)
+        fields = {
+            "file_class": order.file_class,
+            "mode": order.processing_mode,
+            "product_quality": order.product_quality,
+        }
+        parameters = {p.key: p.value for p in order.output_parameters} if main else {}
+        return filters_hold(filters, fields, parameters)
 
     def _index(self, simple: SimpleRule, final: bool) -> tuple[int, CandidateIndex]:
         key = self._key(simple)

@@ -22,10 +22,10 @@ Conventions (all times UTC, compared in integer microseconds):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from planner.rules.language import Policy, SimpleRule
 from proseo.model.enums import PolicyType
@@ -75,12 +75,24 @@ class ProductInfo:
 
     def matches(self, filters: Iterable[tuple[str, str]]) -> bool:
         """Whether every ``key:value`` filter holds (product fields first, else parameters)."""
-        for key, value in filters:
-            attribute = PRODUCT_FIELD_FILTERS.get(key)
-            actual = getattr(self, attribute) if attribute else self.parameters.get(key)
-            if actual is None or str(actual) != value:
-                return False
-        return True
+        fields = {name: getattr(self, name) for name in PRODUCT_FIELD_FILTERS.values()}
+        return filters_hold(filters, fields, self.parameters)
+
+
+def filters_hold(
+    filters: Iterable[tuple[str, str]], fields: Mapping[str, Any], parameters: Mapping[str, Any]
+) -> bool:
+    """Whether every ``key:value`` filter of a selection rule holds for a product whose
+    fields (by attribute name: the values of :data:`PRODUCT_FIELD_FILTERS`) and parameters
+    are given:
+    a key naming a product field (:data:`PRODUCT_FIELD_FILTERS`) compares that field, any
+    other key the parameter of that name; a missing value never matches."""
+    for key, value in filters:
+        attribute = PRODUCT_FIELD_FILTERS.get(key)
+        actual = fields.get(attribute) if attribute else parameters.get(key)
+        if actual is None or str(actual) != value:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -412,13 +412,11 @@ class RowWriter:
         """Run ``work(session)`` after everything given before it (in the writing thread with
         ``background``), e.g. a query that must see the rows written so far.
 
-        :returns: its future (already done without ``background``)."""
+        :returns: its future; without ``background`` it is run at once (an error is raised
+            at once) and the future is done."""
         if self._sender is None:
             done: Future[T] = Future()
-            try:
-                done.set_result(work(self.session))
-            except Exception as error:
-                done.set_exception(error)
+            done.set_result(work(self.session))
             return done
         self._check()
 
