@@ -137,10 +137,14 @@ def _newest_first(p: _P) -> tuple[bool, int, int]:
     return (p.generation is None, -(p.generation or 0), -p.id)
 
 
-def _best(candidates: Iterable[_P], key: Callable[[_P], tuple[int, ...]]) -> set[int]:
-    """The id of the first candidate by ``key``, then newest generation, then highest id
-    (a total order: the id breaks every tie), or nothing without candidates."""
-    best = min(candidates, key=lambda p: (*key(p), *_newest_first(p)), default=None)
+def _best(candidates: Iterable[_P], key: Callable[[_P], tuple[int, ...]] | None) -> set[int]:
+    """The id of the first candidate by ``key`` (``None``: no key of its own), then newest
+    generation, then highest id (a total order: the id breaks every tie), or nothing without
+    candidates."""
+    if key is None:
+        best = min(candidates, key=_newest_first, default=None)
+    else:
+        best = min(candidates, key=lambda p: (*key(p), *_newest_first(p)), default=None)
     return set() if best is None else {best.id}
 
 
@@ -172,23 +176,34 @@ def select_policy_us(policy: Policy, ws: int, we: int, products: Sequence[_P]) -
     A caller may pass fewer products than the whole source class only when the ones left out
     cannot change the answer (see :mod:`planner.rules.memory`)."""
     kind = policy.policy_type
+    # intersects() for a non-empty window is inlined below (the most common case): a product
+    # intersects when it starts before the window's end and stops after its start, or is an
+    # instant at the window's start.
     if kind is PolicyType.VAL_INTERSECT:
+        if ws < we:
+            return {
+                p.id for p in products if p.start < we and (ws < p.stop or p.start == p.stop == ws)
+            }
         return {p.id for p in products if intersects(p.start, p.stop, ws, we)}
     if kind in _COVERING:
         covering = [p for p in products if p.start <= ws and p.stop >= we]
+    elif ws < we:
+        intersecting = [
+            p for p in products if p.start < we and (ws < p.stop or p.start == p.stop == ws)
+        ]
     else:
         intersecting = [p for p in products if intersects(p.start, p.stop, ws, we)]
     if kind is PolicyType.VAL_COVER:
         return {p.id for p in covering}
     if kind is PolicyType.LATEST_VAL_COVER:
-        return _best(covering, lambda p: ())
+        return _best(covering, None)
     if kind is PolicyType.VAL_INTERSECT_WITHOUT_DUPLICATES:
         per_validity: dict[tuple[int, int], list[_P]] = {}
         for p in intersecting:
             per_validity.setdefault((p.start, p.stop), []).append(p)
-        return {next(iter(_best(group, lambda p: ()))) for group in per_validity.values()}
+        return {next(iter(_best(group, None))) for group in per_validity.values()}
     if kind is PolicyType.LATEST_VAL_INTERSECT:
-        return _best(intersecting, lambda p: ())
+        return _best(intersecting, None)
     if kind is PolicyType.LATEST_VALIDITY_CLOSEST:
         return _best(products, lambda p: (abs(2 * p.start - (ws + we)),))
     if kind is PolicyType.BEST_CENTERED_COVER:
@@ -196,7 +211,7 @@ def select_policy_us(policy: Policy, ws: int, we: int, products: Sequence[_P]) -
     if kind is PolicyType.LATEST_VAL_COVER_CLOSEST:
         return _best(covering, lambda p: (ws - p.start,))
     if kind is PolicyType.LATEST_VAL_COVER_NEWEST_VALIDITY:
-        return _best(covering, lambda p: ()) or _best(products, lambda p: (-p.start,))
+        return _best(covering, None) or _best(products, lambda p: (-p.start,))
     if kind in (PolicyType.LARGEST_OVERLAP, PolicyType.LARGEST_OVERLAP_85):
         candidates = intersecting
         if kind is PolicyType.LARGEST_OVERLAP_85:
@@ -217,7 +232,7 @@ def select_policy_us(policy: Policy, ws: int, we: int, products: Sequence[_P]) -
     if kind is PolicyType.CLOSEST_STOP_VALIDITY:
         return _best(products, lambda p: (abs(p.stop - we),))
     if kind is PolicyType.LAST_CREATED:
-        return _best(products, lambda p: ())
+        return _best(products, None)
     raise AssertionError(f"unhandled policy {kind}")  # pragma: no cover
 
 

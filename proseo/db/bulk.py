@@ -219,8 +219,9 @@ class _CopyFormat:
                 escaped = list(map(known, columns[i]))
                 if None in escaped:
                     for k, value in enumerate(columns[i]):
-                        if escaped[k] is None:
-                            escaped[k] = self._escape(value, i)
+                        if escaped[k] is None:  # new here, or new in this batch
+                            hit = known(value) if type(value) is str else None
+                            escaped[k] = self._escape(value, i) if hit is None else hit
                 columns[i] = escaped
             rows = list(zip(*columns, strict=True))
         line = self._format.format
