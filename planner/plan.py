@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Table, and_, exists, func, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from planner.rules.evaluate import Candidate, Selection, epoch_us, filters_hold
@@ -40,6 +41,7 @@ from planner.slicing import JobWindow, OrbitInfo, slice_order
 from planner.versions import version_key
 from proseo.db.bulk import (
     RowWriter,
+    SnapshotReader,
     allocate_ids,
     gc_paused,
     lock_referenced,
@@ -328,10 +330,13 @@ class _Sources:
         after = max(p.delta_after_ms for p in simple.policies)
         return (source_id, simple.filters, (before, after))
 
-    def _fetch(self, key: tuple[Any, ...], simple: SimpleRule) -> CandidateIndex:
+    def _fetch(
+        self, key: tuple[Any, ...], simple: SimpleRule, reader: Session | Connection | None = None
+    ) -> CandidateIndex:
         index = self._fetched.get(key)
         if index is not None:
             return index
+        database = self._session if reader is None else reader
         source_id, _filters, reach = key
         p = Product
         has_file = ProductFile.id.is_not(None)
@@ -357,7 +362,7 @@ class _Sources:
             .where(*product_conditions(p, source_id, simple), or_(has_file, in_production))
         )
         if reach is not None and self.windows:
-            longest = self._session.scalar(
+            longest = database.scalar(
                 select(
                     func.max(sql_epoch_us(p.sensing_stop) - sql_epoch_us(p.sensing_start))
                 ).where(p.product_class_id == source_id)
@@ -371,7 +376,7 @@ class _Sources:
             hi = max(w.stop for w in self.windows) + timedelta(milliseconds=after)
             query = query.where(p.sensing_start >= lo, p.sensing_start <= hi)
         candidates = []
-        for product_id, start, stop, generation, with_file in self._session.execute(query):
+        for product_id, start, stop, generation, with_file in database.execute(query):
             candidates.append(Candidate(product_id, start, stop, generation))
             if with_file:
                 self.with_files.add(product_id)
@@ -417,11 +422,14 @@ class _Sources:
             self._final[key] = merged
         return 1, merged
 
-    def fetch(self, rules: Iterable[SimpleRule]) -> None:
-        """Fetch now the candidates of ``rules``, so that evaluating them later needs no
-        database (it may then run while another thread writes on the connection)."""
+    def fetch(
+        self, rules: Iterable[SimpleRule], reader: Session | Connection | None = None
+    ) -> None:
+        """Fetch now the candidates of ``rules`` (through ``reader``, e.g. a
+        :class:`SnapshotReader` connection, else the session), so that evaluating them later
+        needs no database."""
         for simple in rules:
-            self._fetch(self._key(simple), simple)
+            self._fetch(self._key(simple), simple, reader)
 
     def evaluate(
         self, simple: SimpleRule, jobs: Iterable[int], *, final: bool = False
@@ -599,13 +607,13 @@ class _PlannedRows:
         self.selections: list[frozenset[int]] = []
         """Per product query: the ids of the products it selected."""
 
-    def allocate_product_ids(self, session: Session) -> None:
+    def allocate_product_ids(self, session: Session | Connection) -> None:
         """Ids for all placeholder products, in one allocation (on SQLite ids continue after
         the largest stored one)."""
         count = len(self.step_keys) + len(self.component_keys)
         self.product_ids = allocate_ids(session, table_of(Product), count)
 
-    def allocate_query_ids(self, session: Session) -> None:
+    def allocate_query_ids(self, session: Session | Connection) -> None:
         """Ids for all product queries: one per (job step, merged simple rule)."""
         count = sum(len(self.rules[c]) * len(jobs) for c, jobs in self.planned.items())
         self.query_ids = allocate_ids(session, table_of(ProductQuery), count)
@@ -904,11 +912,12 @@ def _insert(
     """Write the plan (:class:`_PlannedRows`); without per-row foreign-key triggers when the
     role may, the references then checked and locked here, set-based.
 
-    On PostgreSQL the writer's thread runs everything on the connection in this order:
-    product ids, product query ids, jobs and job steps, the candidate fetch, products, the
-    lock of the chosen inputs, product queries and their links. Meanwhile this thread
-    formats the rows and evaluates the product queries, waiting only for what it needs next
-    (the database is the bottleneck: it should never wait for Python)."""
+    On PostgreSQL the writer's thread sends everything on the session's connection in this
+    order: jobs, job steps, products, the lock of the chosen inputs, product queries and their
+    links; meanwhile a second connection (:class:`SnapshotReader`, which sees what this
+    transaction saw) draws the product and query ids and fetches the candidates, and this
+    thread formats the rows and evaluates the product queries, waiting only for what it needs
+    next. The session's connection is the bottleneck: nothing else should wait on it."""
     rows = _PlannedRows(session, order, catalogue, sources, planned)
     summary.mark("job and job step ids")
     set_based = may_skip_triggers(session)
@@ -922,17 +931,15 @@ def _insert(
         set_row_triggers(session, enabled=False)
     summary.mark("reference locks")
 
-    # The session is the writer's until the with block ends.
+    # The session is the writer's until the with block ends; ids and candidates come through
+    # a second connection meanwhile (on PostgreSQL).
     missing: Future[list[int]] | None = None
-    with RowWriter(session, background=True) as writer:
-        product_ids = writer.call(rows.allocate_product_ids)
-        query_ids = writer.call(rows.allocate_query_ids)
+    rules = [simple for class_rules in rows.rules.values() for simple, _id in class_rules]
+    with SnapshotReader(session) as reader, RowWriter(session, background=True) as writer:
+        product_ids = reader.submit(rows.allocate_product_ids)
+        fetched = reader.submit(lambda connection: sources.fetch(rules, connection))
+        query_ids = reader.submit(rows.allocate_query_ids)
         rows.write_jobs(writer, changed_by)
-        fetched = writer.call(
-            lambda _session: sources.fetch(
-                simple for class_rules in rows.rules.values() for simple, _id in class_rules
-            )
-        )
         product_ids.result()
         rows.write_products(writer)
         summary.mark("jobs, job steps and products made")

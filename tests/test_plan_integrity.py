@@ -18,7 +18,14 @@ from sqlalchemy.engine import make_url
 from orderman.service import run_plan
 from planner.plan import PlanSummary
 from proseo.db import Database
-from proseo.db.bulk import RowWriter, allocate_ids, lock_referenced, new_uuids, table_of
+from proseo.db.bulk import (
+    RowWriter,
+    SnapshotReader,
+    allocate_ids,
+    lock_referenced,
+    new_uuids,
+    table_of,
+)
 from proseo.errors import PlanningError
 from proseo.model import (
     Job,
@@ -357,3 +364,33 @@ def test_background_writer_abandons_unsent_rows_when_the_caller_fails(database: 
         _write_products(database, 5_000, rows_then_failure)
     assert not [t for t in threading.enumerate() if t.name.startswith("row-writer")]
     assert _count_products(database) == 0
+
+
+def test_snapshot_reader_sees_what_the_session_saw(database: Database) -> None:
+    """The second connection reads the data committed when it was made, not what another
+    transaction commits later, and draws ids no one else gets."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite the reader is the session itself")
+    class_id = _test_class(database)
+    with database.transaction() as session:
+        mine = allocate_ids(session, table_of(Product), 2)
+        with SnapshotReader(session) as reader:
+            with database.transaction() as other:
+                writer = RowWriter(other)
+                later = allocate_ids(other, table_of(Product), 1)
+                rows = _product_rows(writer, class_id, later)
+                writer.write(table_of(Product), PRODUCT_COLUMNS, rows)
+            seen = reader.submit(lambda c: c.scalar(select(func.count()).select_from(Product)))
+            drawn = reader.submit(lambda c: allocate_ids(c, table_of(Product), 3))
+        assert seen.result() == 0
+        assert len(set(drawn.result()) | set(mine) | set(later)) == 6
+    with database.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Product)) == 1
+
+
+def test_snapshot_reader_runs_on_the_session_on_sqlite(database: Database) -> None:
+    """On SQLite the work runs at once, on the session (one connection, one writer)."""
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL uses a second connection")
+    with database.transaction() as session, SnapshotReader(session) as reader:
+        assert reader.submit(lambda c: c is session).result()

@@ -34,6 +34,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -64,16 +65,17 @@ def table_of(model: type[Any]) -> Table:
     return table
 
 
-def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
+def allocate_ids(session: Session | Connection, table: Table, count: int) -> list[int]:
     """``count`` fresh primary-key values for ``table``.
 
-    PostgreSQL draws them from the table's sequence (safe with concurrent writers). SQLite
-    continues after the largest id; this is safe because SQLite has one writer at a time and
-    the caller's transaction must already hold the write lock (it has written before).
+    PostgreSQL draws them from the table's sequence (safe with concurrent writers, and from
+    any connection: sequences are not transactional). SQLite continues after the largest id;
+    this is safe because SQLite has one writer at a time and the caller's transaction must
+    already hold the write lock (it has written before).
     """
     if count <= 0:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if _dialect_name(session) == "postgresql":
         sequence = session.scalar(
             text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
         )
@@ -84,6 +86,12 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
         return list(ids)
     start = int(session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
     return list(range(start, start + count))
+
+
+def _dialect_name(session: Session | Connection) -> str:
+    if isinstance(session, Connection):
+        return session.dialect.name
+    return session.get_bind().dialect.name
 
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -498,6 +506,76 @@ class RowWriter:
             connection.exec_driver_sql(statement, batch)
             count += len(batch)
         return count
+
+
+class SnapshotReader:
+    """A second connection beside a writing transaction, for reads and sequence draws that
+    need not wait for the writes: on PostgreSQL its own thread and connection, in a
+    ``REPEATABLE READ`` transaction that imports the session's snapshot
+    (``pg_export_snapshot``), so it sees the committed data the session saw when the reader
+    was made, but not the session's own uncommitted changes. Work runs in the order given.
+
+    On SQLite (one connection, one writer; ids continue after the largest stored one) each
+    work runs at once on the session itself.
+
+    Use as a context manager; the second transaction is rolled back at the end (it only
+    reads).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._thread: ThreadPoolExecutor | None = None
+        self._connection: Connection | None = None
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        snapshot = session.scalar(text("SELECT pg_export_snapshot()"))
+        engine = session.get_bind().engine
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-reader")
+
+        def open_reader() -> None:
+            connection = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+            self._connection = connection
+            connection.begin()
+            connection.execute(text("SET TRANSACTION SNAPSHOT :snapshot"), {"snapshot": snapshot})
+
+        self._opened = self._thread.submit(open_reader)
+
+    def __enter__(self) -> SnapshotReader:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        self.close()
+
+    def submit(self, work: Callable[[Session | Connection], T]) -> Future[T]:
+        """Run ``work`` with the reader's connection (SQLite: the session) after the work
+        given before; its future (done at once on SQLite, where an error is raised at
+        once)."""
+        if self._thread is None:
+            done: Future[T] = Future()
+            done.set_result(work(self.session))
+            return done
+
+        def run() -> T:
+            self._opened.result()
+            assert self._connection is not None
+            return work(self._connection)
+
+        return self._thread.submit(run)
+
+    def close(self) -> None:
+        """End the reading transaction and give the connection back (waits for the work
+        given, whose errors stay with their futures)."""
+        if self._thread is None:
+            return
+
+        def finish() -> None:
+            if self._connection is not None:
+                self._connection.rollback()
+                self._connection.close()
+
+        self._thread.submit(finish).result()
+        self._thread.shutdown()
+        self._thread = None
 
 
 def may_skip_triggers(session: Session) -> bool:
