@@ -367,10 +367,13 @@ def test_background_writer_abandons_unsent_rows_when_the_caller_fails(database: 
 
 
 def test_snapshot_reader_sees_what_the_session_saw(database: Database) -> None:
-    """The second connection reads the data committed when it was made, not what another
-    transaction commits later, and draws ids no one else gets."""
-    if database.engine.dialect.name != "postgresql":
-        pytest.skip("on SQLite the reader is the session itself")
+    """On PostgreSQL the second connection reads the data committed when it was made, not
+    what another transaction commits later, and draws ids no one else gets. On SQLite (one
+    connection, one writer) the work runs at once on the session itself."""
+    if database.engine.dialect.name == "sqlite":
+        with database.transaction() as session, SnapshotReader(session) as reader:
+            assert reader.submit(lambda c: c is session).result()
+        return
     class_id = _test_class(database)
     with database.transaction() as session:
         mine = allocate_ids(session, table_of(Product), 2)
@@ -386,11 +389,3 @@ def test_snapshot_reader_sees_what_the_session_saw(database: Database) -> None:
         assert len(set(drawn.result()) | set(mine) | set(later)) == 6
     with database.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Product)) == 1
-
-
-def test_snapshot_reader_runs_on_the_session_on_sqlite(database: Database) -> None:
-    """On SQLite the work runs at once, on the session (one connection, one writer)."""
-    if database.engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL uses a second connection")
-    with database.transaction() as session, SnapshotReader(session) as reader:
-        assert reader.submit(lambda c: c is session).result()
