@@ -932,7 +932,8 @@ def _insert(
     summary.mark("reference locks")
 
     # The session is the writer's until the with block ends; ids and candidates come through
-    # a second connection meanwhile (on PostgreSQL).
+    # a second connection meanwhile (on PostgreSQL). The reader's work is given before any
+    # write: without a second connection it runs at once on the session.
     missing: Future[list[int]] | None = None
     rules = [simple for class_rules in rows.rules.values() for simple, _id in class_rules]
     with SnapshotReader(session) as reader, RowWriter(session, background=True) as writer:

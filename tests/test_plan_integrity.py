@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Table, create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from orderman.service import run_plan
 from planner.plan import PlanSummary
@@ -389,3 +390,30 @@ def test_snapshot_reader_sees_what_the_session_saw(database: Database) -> None:
         assert len(set(drawn.result()) | set(mine) | set(later)) == 6
     with database.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Product)) == 1
+
+
+def test_plan_without_a_second_connection_reads_on_the_planning_one(
+    tst: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When no second connection can be had (PostgreSQL's max_connections reached), the
+    plan reads ids and candidates on its own connection first and makes the same rows."""
+    opened: list[bool] = []
+
+    def refuse(engine: object, snapshot: str) -> None:
+        opened.append(True)
+        raise OperationalError("connect", {}, Exception("sorry, too many clients already"))
+
+    monkeypatch.setattr(SnapshotReader, "_open", staticmethod(refuse))
+    summary = _plan_with_output_parameters(tst)
+    assert summary.job_steps == 4
+    assert set(_dangling_references(tst).values()) == {0}
+    with tst.transaction() as session:
+        satisfied = session.scalar(
+            select(func.count()).select_from(ProductQuery).where(ProductQuery.is_satisfied)
+        )
+    assert satisfied  # the inputs were found through the planning connection
+    if tst.engine.dialect.name == "postgresql":
+        assert opened
+        assert "no second connection" in caplog.text
+    else:
+        assert not opened  # SQLite reads on its one connection anyway

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,11 +35,15 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 CHUNK = 10_000
+
+_log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -515,8 +520,10 @@ class SnapshotReader:
     (``pg_export_snapshot``), so it sees the committed data the session saw when the reader
     was made, but not the session's own uncommitted changes. Work runs in the order given.
 
-    On SQLite (one connection, one writer; ids continue after the largest stored one) each
-    work runs at once on the session itself.
+    On SQLite (one connection, one writer; ids continue after the largest stored one), and
+    on PostgreSQL when no second connection can be had (``max_connections`` reached, pool
+    exhausted: logged as a warning), each work runs at once on the session itself; the
+    caller must then give its work before it lets anything else use the session.
 
     Use as a context manager; the second transaction is rolled back at the end (it only
     reads).
@@ -529,16 +536,23 @@ class SnapshotReader:
         if session.get_bind().dialect.name != "postgresql":
             return
         snapshot = session.scalar(text("SELECT pg_export_snapshot()"))
-        engine = session.get_bind().engine
+        try:
+            self._connection = self._open(session.get_bind().engine, snapshot)
+        except (DBAPIError, SQLAlchemyTimeoutError) as error:
+            _log.warning("no second connection (%s); reading on the planning connection", error)
+            return
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-reader")
 
-        def open_reader() -> None:
-            connection = engine.connect().execution_options(isolation_level="REPEATABLE READ")
-            self._connection = connection
+    @staticmethod
+    def _open(engine: Engine, snapshot: str) -> Connection:
+        connection = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        try:
             connection.begin()
             connection.execute(text("SET TRANSACTION SNAPSHOT :snapshot"), {"snapshot": snapshot})
-
-        self._opened = self._thread.submit(open_reader)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     def __enter__(self) -> SnapshotReader:
         return self
@@ -546,36 +560,32 @@ class SnapshotReader:
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         self.close()
 
+    @property
+    def separate(self) -> bool:
+        """Whether work runs on a second connection (else at once on the session)."""
+        return self._thread is not None
+
     def submit(self, work: Callable[[Session | Connection], T]) -> Future[T]:
-        """Run ``work`` with the reader's connection (SQLite: the session) after the work
-        given before; its future (done at once on SQLite, where an error is raised at
+        """Run ``work`` with the reader's connection (else the session) after the work given
+        before; its future (done at once on the session, where an error is raised at
         once)."""
-        if self._thread is None:
+        connection = self._connection
+        if self._thread is None or connection is None:
             done: Future[T] = Future()
             done.set_result(work(self.session))
             return done
-
-        def run() -> T:
-            self._opened.result()
-            assert self._connection is not None
-            return work(self._connection)
-
-        return self._thread.submit(run)
+        return self._thread.submit(work, connection)
 
     def close(self) -> None:
         """End the reading transaction and give the connection back (waits for the work
         given, whose errors stay with their futures)."""
-        if self._thread is None:
-            return
-
-        def finish() -> None:
-            if self._connection is not None:
-                self._connection.rollback()
-                self._connection.close()
-
-        self._thread.submit(finish).result()
-        self._thread.shutdown()
-        self._thread = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        if self._connection is not None:
+            self._connection.rollback()
+            self._connection.close()
+            self._connection = None
 
 
 def may_skip_triggers(session: Session) -> bool:
