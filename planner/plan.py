@@ -72,6 +72,7 @@ from proseo.model import (
 )
 from proseo.model.base import utc_now
 from proseo.model.enums import JobState, JobStepState, SlicingType, StatefulEntity
+from proseo.model.history import STATE_CHANGE_COLUMNS
 from proseo.model.order import product_query_satisfying_product
 
 MAX_DEPTH = 16
@@ -705,15 +706,7 @@ class _PlannedRows:
 
         writer.write(
             table_of(StateHistory),
-            (
-                "entity_type",
-                "entity_id",
-                "from_state",
-                "to_state",
-                "changed_at",
-                "changed_by",
-                "reason",
-            ),
+            STATE_CHANGE_COLUMNS,
             [
                 (
                     StatefulEntity.JOB.value,
@@ -776,7 +769,8 @@ class _PlannedRows:
                 )
             ],
         )
-        steps, step_ids, main_ids = self.step_keys, self.step_ids, self.product_ids
+        # Main product ids come first, in step order: a step's index is its product's.
+        steps, step_ids, main_of_step = self.step_keys, self.step_ids, self.product_ids
         writer.write(
             table_of(Product),
             columns,
@@ -787,7 +781,7 @@ class _PlannedRows:
                     *times[steps[k][1]],
                     step_ids[k],
                     processor_of[steps[k][0]],
-                    main_ids[k],
+                    main_of_step[k],
                     now,
                     pid,
                     u,

@@ -118,7 +118,7 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
 def _copy(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """``COPY ... FROM STDIN`` of dict rows: Python-side column defaults applied, JSON columns
     as JSON text, ``None`` as NULL, other values through ``str()`` (times as ISO text with
-    offset, booleans as True/False, enumerations as their value); see :class:`_CopyStream`."""
+    offset, booleans as True/False, enumerations as their value); see :class:`_CopyFormat`."""
     given = list(rows[0])
     defaults = [
         column.default
@@ -262,6 +262,10 @@ class _CopyStream:
         return self.read(size)
 
 
+COPY_BATCH = 2_000
+"""Rows per batch of lines handed to ``COPY``."""
+
+
 def _batches(
     format: _CopyFormat, rows: Iterable[Sequence[Any]], counted: list[int]
 ) -> Iterator[str]:
@@ -271,9 +275,6 @@ def _batches(
     while batch := list(islice(iterator, COPY_BATCH)):
         counted[0] += len(batch)
         yield format.lines(batch)
-
-
-COPY_BATCH = 2_000
 
 
 def _run_copy(raw: Any, statement: str, stream: _CopyStream) -> None:
@@ -371,7 +372,8 @@ class RowWriter:
             else None
         )
         self._sent: list[Future[Any]] = []
-        self._unsent: list[SimpleQueue[str | type[_Aborted]]] = []
+        self._queues: list[SimpleQueue[str | type[_Aborted]]] = []
+        """The queue of every COPY given (aborting puts a last item in each)."""
         self._failure: BaseException | None = None
 
     def __enter__(self) -> RowWriter:
@@ -402,7 +404,7 @@ class RowWriter:
     def _abort(self) -> None:
         if self._sender is None:
             return
-        for chunks in self._unsent:  # a finished COPY never reads the extra item
+        for chunks in self._queues:  # a finished COPY never reads the extra item
             chunks.put(_Aborted)
         self._sender.shutdown(wait=True, cancel_futures=True)
         self._sender = None
@@ -489,7 +491,7 @@ class RowWriter:
             self._check()
             format = _CopyFormat(table, columns)
             chunks: SimpleQueue[str | type[_Aborted]] = SimpleQueue()
-            self._unsent.append(chunks)
+            self._queues.append(chunks)
             self._sent.append(self._sender.submit(self._send, format.statement, chunks))
             counted = [0]
             try:

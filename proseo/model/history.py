@@ -29,3 +29,16 @@ class StateHistory(Base):
     changed_at: Mapped[datetime] = mapped_column(default=utc_now)
     changed_by: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+STATE_CHANGE_COLUMNS = (
+    "entity_type",
+    "entity_id",
+    "from_state",
+    "to_state",
+    "changed_at",
+    "changed_by",
+    "reason",
+)
+"""The columns of a :class:`StateHistory` row that a bulk write of state changes gives, in
+this order (the id is the table's own)."""

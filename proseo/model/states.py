@@ -19,7 +19,7 @@ from proseo.db.types import UTCDateTime
 from proseo.errors import InvalidInputError, InvalidStateTransition
 from proseo.model.base import utc_now
 from proseo.model.enums import JobState, JobStepState, OrderState, StatefulEntity
-from proseo.model.history import StateHistory
+from proseo.model.history import STATE_CHANGE_COLUMNS, StateHistory
 from proseo.model.order import Job, JobStep, ProcessingOrder
 
 S = TypeVar("S", bound=StrEnum)
@@ -235,15 +235,7 @@ def bulk_transition(
     ).where(selected)
     session.execute(
         insert(StateHistory).from_select(
-            [
-                "entity_type",
-                "entity_id",
-                "from_state",
-                "to_state",
-                "changed_at",
-                "changed_by",
-                "reason",
-            ],
+            list(STATE_CHANGE_COLUMNS),
             history,
         )
     )
