@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingestor.service import IngestOutcome, IngestReport
-from productionplanner.readiness import recheck_waiting_job_steps
+from planner.readiness import recheck_waiting_job_steps
 from proseo.catalogue.missions import get_mission
 from proseo.db.bulk import allocate_ids, bulk_insert, table_of
 from proseo.errors import ConflictError, InvalidInputError, StorageError

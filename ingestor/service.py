@@ -23,7 +23,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from productionplanner.readiness import recheck_waiting_job_steps
+from planner.readiness import recheck_waiting_job_steps
 from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.missions import get_mission
 from proseo.db import Database

@@ -20,46 +20,36 @@ delete     INITIAL, APPROVED, PLANNING_FAILED,          removes the order, its p
            PLANNED, COMPLETED, FAILED, CLOSED           products (never in flight)
 =========  ==========================================  =============================================
 
-A command given in another state raises :class:`~proseo.errors.InvalidStateTransition`-like
-:class:`CommandNotAllowed` naming the states that allow it. Each command runs in the caller's
-transaction; ``plan`` takes a callback to record PLANNING_FAILED in a fresh transaction.
+The states that allow each command are those of the registry
+(:data:`orderman.registry.ORDER_COMMANDS`); a command given in another state raises
+:class:`CommandNotAllowed` (an :class:`~proseo.errors.InvalidStateTransition`) naming them.
+Each command runs in the caller's transaction and never commits; after a failed ``plan`` the
+caller rolls back and calls :func:`record_planning_failure` in a new transaction
+(:func:`orderman.service.run_plan` does).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from orderman.registry import ORDER_COMMANDS
 from planner.plan import PlanSummary, plan_order
-from productionplanner.readiness import recheck_waiting_job_steps
+from planner.readiness import recheck_waiting_job_steps
+from productionplanner.lifecycle import derive_failure_flags, retry_failed_job_steps
+from proseo.enums import JobState, JobStepState, OrderState
 from proseo.errors import InvalidStateTransition, PlanningError
 from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductQuery, transition
-from proseo.model.enums import JobState, JobStepState, OrderState
 from proseo.model.states import bulk_transition, describe
 
 O = OrderState  # noqa: E741  (read like the state table above)
-
-COMMANDS: dict[str, frozenset[OrderState]] = {
-    "approve": frozenset({O.INITIAL}),
-    "plan": frozenset({O.APPROVED, O.PLANNING_FAILED}),
-    "release": frozenset({O.PLANNED}),
-    "resume": frozenset({O.PLANNED}),
-    "suspend": frozenset({O.RELEASED, O.RUNNING}),
-    "cancel": frozenset({O.PLANNED}),
-    "retry": frozenset({O.FAILED}),
-    "reset": frozenset({O.APPROVED, O.PLANNED, O.PLANNING_FAILED}),
-    "close": frozenset({O.COMPLETED, O.FAILED}),
-    "delete": frozenset(
-        {O.INITIAL, O.APPROVED, O.PLANNING_FAILED, O.PLANNED, O.COMPLETED, O.FAILED, O.CLOSED}
-    ),
-}
 
 
 class CommandNotAllowed(InvalidStateTransition):
     """An order command given in a state that does not allow it."""
 
     def __init__(self, order: ProcessingOrder, command: str) -> None:
-        allowed = sorted(s.value for s in COMMANDS[command])
+        allowed = sorted(s.value for s in ORDER_COMMANDS[command].allowed)
         super().__init__(describe(order), order.state.value, command, allowed)
         self.message = (
             f"cannot {command} {describe(order)} in state {order.state.value}: "
@@ -70,7 +60,7 @@ class CommandNotAllowed(InvalidStateTransition):
 
 def check_command(order: ProcessingOrder, command: str) -> None:
     """:raises CommandNotAllowed: when ``command`` is not allowed in the order's state."""
-    if order.state not in COMMANDS[command]:
+    if order.state not in ORDER_COMMANDS[command].allowed:
         raise CommandNotAllowed(order, command)
 
 
@@ -239,16 +229,10 @@ def retry(session: Session, order: ProcessingOrder, user: str | None = None) -> 
     :returns: the number of job steps retried.
     """
     check_command(order, "retry")
-    count = _move_steps(session, order, [JobStepState.FAILED], JobStepState.PLANNED, user, "retry")
-    session.execute(
-        update(JobStep)
-        .where(_steps_of(order), JobStep.state == JobStepState.PLANNED)
-        .values(is_failed=False)
-        .execution_options(synchronize_session=False)
-    )
+    count = retry_failed_job_steps(session, _steps_of(order), changed_by=user, reason="retry")
     _move_jobs(session, order, [JobState.FAILED], JobState.PLANNED, user, "retry")
     transition(session, order, O.PLANNED, changed_by=user, reason="retry")
-    order.has_failed_job_steps = False
+    derive_failure_flags(session, [order.id])
     return count
 
 
@@ -298,7 +282,7 @@ def close(session: Session, order: ProcessingOrder, user: str | None = None) -> 
     transition(session, order, O.CLOSED, changed_by=user, reason="close")
 
 
-def delete_order(session: Session, order: ProcessingOrder) -> None:
+def delete_order(session: Session, order: ProcessingOrder, user: str | None = None) -> None:
     """Remove the order with its plan and placeholder products (never while in flight).
     Its state history stays as the audit trail."""
     check_command(order, "delete")

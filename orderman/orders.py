@@ -19,6 +19,13 @@ from sqlalchemy.orm import Session
 
 from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.missions import get_mission
+from proseo.enums import (
+    ParameterType,
+    ProductionType,
+    ProductQuality,
+    SlicingType,
+    StatefulEntity,
+)
 from proseo.errors import ConflictError, InvalidInputError, NotFoundError
 from proseo.model import (
     ConfiguredProcessor,
@@ -28,13 +35,6 @@ from proseo.model import (
     ProcessingOrder,
     ProductClass,
     Spacecraft,
-)
-from proseo.model.enums import (
-    ParameterType,
-    ProductionType,
-    ProductQuality,
-    SlicingType,
-    StatefulEntity,
 )
 from proseo.model.history import StateHistory
 

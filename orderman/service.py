@@ -6,14 +6,14 @@ session and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from orderman import commands
 from orderman.orders import get_order
+from orderman.registry import ORDER_COMMANDS, RUNNABLE
 from planner.plan import PlanSummary
 from proseo.db import Database
-from proseo.errors import PlanningError
+from proseo.errors import InvalidInputError, PlanningError
 from proseo.model import ProcessingOrder
 
 
@@ -52,34 +52,24 @@ def run_plan(
         raise
 
 
-SIMPLE_COMMANDS: dict[str, Callable[..., Any]] = {
-    "approve": commands.approve,
-    "release": commands.release,
-    "resume": lambda s, o, u: commands.release(s, o, u, command="resume"),
-    "cancel": commands.cancel,
-    "retry": commands.retry,
-    "reset": commands.reset,
-    "close": commands.close,
-}
-
-
 def run_command(
     database: Database, order_id: int, command: str, user: str | None = None, **options: Any
 ) -> tuple[ProcessingOrder, Any]:
-    """Run an order command (not ``plan``) in its own transaction, the order row locked.
+    """Run an order command of :data:`~orderman.registry.ORDER_COMMANDS` (not ``plan``) in
+    its own transaction, the order row locked; ``options`` are the command's own (others are
+    ignored).
 
     :returns: the order (detached, current state) and what the command returned.
+    :raises InvalidInputError: for a command that is not in the registry, or ``plan``.
     :raises CommandNotAllowed: when the order's state does not allow the command.
     """
+    spec = ORDER_COMMANDS.get(command)
+    if spec is None or spec.planning:
+        raise InvalidInputError("order command", command, f"expected one of {', '.join(RUNNABLE)}")
+    function = getattr(commands, spec.function)
+    given = {key: options[key] for key in spec.options if key in options}
     with database.transaction() as session:
         order = get_order(session, order_id, lock=True)
-        result: Any
-        if command == "suspend":
-            result = commands.suspend(session, order, user, force=bool(options.get("force")))
-        elif command == "delete":
-            commands.delete_order(session, order)
-            result = None
-        else:
-            result = SIMPLE_COMMANDS[command](session, order, user)
+        result = function(session, order, user, **spec.fixed, **given)
         session.flush()
         return order, result

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from proseo.enums import SlicingType
 from proseo.errors import InvalidInputError
-from proseo.model.enums import SlicingType
 
 
 @dataclass(frozen=True)

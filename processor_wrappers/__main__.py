@@ -18,7 +18,8 @@ import json
 import sys
 from pathlib import Path
 
-from processor_wrappers.wrapper import FAILED, run_job_step
+from processor_wrappers.wrapper import manifest_json, run_job_step
+from proseo.contract import JobStepDescription, RunStatus
 from proseo.errors import ProseoError
 
 
@@ -43,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         if manifest.exists():
             status = json.loads(manifest.read_text(encoding="utf-8")).get("status")
             print(f"proseo-wrapper: already ran ({status}), not repeated", file=sys.stderr)
-            return 1 if status == FAILED else 0
+            return 1 if status == RunStatus.FAILED.value else 0
         return _run(Path(args[0]), manifest)
 
 
 def _run(description_path: Path, manifest: Path | None) -> int:
     try:
-        description = json.loads(description_path.read_text(encoding="utf-8"))
-        result = run_job_step(description)
+        data = json.loads(description_path.read_text(encoding="utf-8"))
+        result = run_job_step(JobStepDescription.from_dict(data))
     except (OSError, ValueError, KeyError, ProseoError) as error:
         print(
             f"proseo-wrapper: unusable job step description {description_path}: {error}",
@@ -59,14 +60,14 @@ def _run(description_path: Path, manifest: Path | None) -> int:
         return 2
     if manifest is not None:
         partial = manifest.parent / f"{manifest.name}.part"
-        partial.write_text(result.to_json(), encoding="utf-8")
+        partial.write_text(manifest_json(result), encoding="utf-8")
         partial.replace(manifest)  # atomic: a reader sees the whole manifest or none
     print(
-        f"proseo-wrapper: {result.run_key} {result.status}"
+        f"proseo-wrapper: {result.run_key} {result.status.value}"
         + (f" ({result.reason})" if result.reason else ""),
         file=sys.stderr,
     )
-    return 1 if result.status == FAILED else 0
+    return 1 if result.status is RunStatus.FAILED else 0
 
 
 if __name__ == "__main__":

@@ -30,17 +30,15 @@ from pathlib import Path
 
 from lxml import etree
 
+from proseo.errors import JobOrderError
+
 OPEN_START = "00000000_000000000000"
 OPEN_STOP = "99999999_999999999999"
 _TIME_FORMAT = "%Y%m%d_%H%M%S%f"
 
 
-class JobOrderError(ValueError):
-    """A Job Order File cannot be read or written; the message names the element."""
-
-
 class Flavour(StrEnum):
-    """Job Order File flavour (value equals :class:`proseo.model.enums.JobOrderVersion`)."""
+    """Job Order File flavour (value equals :class:`proseo.enums.JobOrderVersion`)."""
 
     MMFI_1_8 = "MMFI_1_8"
     GMES_1_1 = "GMES_1_1"

@@ -19,10 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from processor_wrappers.joborder import (
     Flavour,
@@ -33,57 +31,35 @@ from processor_wrappers.joborder import (
     TimeInterval,
     write_job_order,
 )
+from proseo.contract import JobStepDescription, RunManifest, RunStatus, StoredOutput
 from proseo.storage import Storage
 from proseo.storage.factory import open_storage
 
+
+def manifest_json(manifest: RunManifest) -> str:
+    """The manifest as JSON text (indented, one trailing newline)."""
+    return json.dumps(manifest.to_dict(), indent=1) + "\n"
+
+
 LOG_TAIL_LINES = 50
 
-COMPLETED = "COMPLETED"
-COMPLETED_WITH_WARNINGS = "COMPLETED_WITH_WARNINGS"
-FAILED = "FAILED"
 
-
-@dataclass
-class RunResult:
-    """The result manifest of one run (also written as JSON)."""
-
-    run_key: str
-    status: str
-    exit_code: int | None
-    reason: str | None
-    started: str
-    finished: str
-    duration_s: float
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    log_tail: str = ""
-    stdout_tail: str = ""
-    stderr_tail: str = ""
-
-    def to_json(self) -> str:
-        """The manifest as JSON text."""
-        return json.dumps(vars(self), indent=1) + "\n"
-
-
-def _time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def storage_for(description: dict[str, Any]) -> Storage:
+def storage_for(description: JobStepDescription) -> Storage:
     """The storage the description names (``{"kind": "posix", "root": ...}``).
 
     :raises ConfigurationError: for a storage kind this wrapper does not support.
     """
-    return open_storage(description["storage"])
+    return open_storage(dict(description.storage))
 
 
-def _classify(returncode: int) -> tuple[str, str | None]:
+def _classify(returncode: int) -> tuple[RunStatus, str | None]:
     if returncode == 0:
-        return COMPLETED, None
+        return RunStatus.COMPLETED, None
     if 0 < returncode <= 127:
-        return COMPLETED_WITH_WARNINGS, f"processor exited with warning code {returncode}"
+        return RunStatus.COMPLETED_WITH_WARNINGS, f"processor exited with warning code {returncode}"
     if returncode < 0:
-        return FAILED, f"processor killed by signal {-returncode}"
-    return FAILED, f"processor failed with exit code {returncode}"
+        return RunStatus.FAILED, f"processor killed by signal {-returncode}"
+    return RunStatus.FAILED, f"processor failed with exit code {returncode}"
 
 
 def processor_argv(command: str, job_order: Path) -> list[str]:
@@ -105,60 +81,55 @@ def _tail(*paths: Path) -> str:
 
 
 def run_job_step(
-    description: dict[str, Any], storage: Storage | None = None, work_root: Path | None = None
-) -> RunResult:
+    description: JobStepDescription, storage: Storage | None = None, work_root: Path | None = None
+) -> RunManifest:
     """Run one job step as described; never raises for processor failures (see the manifest).
 
     :raises ProseoError: for an unusable description or storage (nothing was run).
     """
     storage = storage or storage_for(description)
-    processor = description["processor"]
+    processor = description.processor
     started = datetime.now(UTC)
     clock = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix=f"{description['run_key']}-", dir=work_root))
+    work = Path(tempfile.mkdtemp(prefix=f"{description.run_key}-", dir=work_root))
     inputs_dir, outputs_dir = work / "inputs", work / "outputs"
     inputs_dir.mkdir()
     outputs_dir.mkdir()
-    status, reason, exit_code = COMPLETED, None, None
-    outputs: list[dict[str, Any]] = []
+    status, reason, exit_code = RunStatus.COMPLETED, None, None
+    outputs: list[StoredOutput] = []
     stdout, stderr = work / "stdout.log", work / "stderr.log"
     try:
         job_inputs = []
-        for item in description["inputs"]:
-            paths = [str(storage.get(f["key"], inputs_dir / f["name"])) for f in item["files"]]
+        for item in description.inputs:
+            paths = [str(storage.get(f.key, inputs_dir / f.name)) for f in item.files]
             job_inputs.append(
                 JobOrderInput(
-                    file_type=item["file_type"],
+                    file_type=item.file_type,
                     file_names=paths,
-                    file_name_type=item.get("file_name_type", "Physical"),
+                    file_name_type=item.file_name_type,
                     time_intervals=[
-                        TimeInterval(
-                            _time(t["start"]), _time(t["stop"]), str(inputs_dir / t["name"])
-                        )
-                        for t in item.get("time_intervals", [])
+                        TimeInterval(t.start, t.stop, str(inputs_dir / t.name))
+                        for t in item.time_intervals
                     ],
                 )
             )
         job_outputs = [
-            JobOrderOutput(o["file_type"], str(outputs_dir / o["file_name"]))
-            for o in description["outputs"]
+            JobOrderOutput(o.file_type, str(outputs_dir / o.file_name)) for o in description.outputs
         ]
-        deadline = processor.get("max_time_s")
-        for number, task in enumerate(processor["tasks"], start=1):
+        deadline = processor.max_time_s
+        for number, task in enumerate(processor.tasks, start=1):
             job_order = JobOrder(
-                processor_name=processor["name"],
-                version=processor["version"],
-                procs=[IpfProc(task["name"], task["version"], job_inputs, job_outputs)],
-                sensing_start=_time(description.get("sensing_start")),
-                sensing_stop=_time(description.get("sensing_stop")),
-                dynamic_parameters=sorted(description.get("dynamic_parameters", {}).items()),
-                config_files=list(description.get("config_files", [])),
-                processing_station=description.get("processing_station", "proseo-py"),
+                processor_name=processor.name,
+                version=processor.version,
+                procs=[IpfProc(task.name, task.version, job_inputs, job_outputs)],
+                sensing_start=description.sensing_start,
+                sensing_stop=description.sensing_stop,
+                dynamic_parameters=sorted(description.dynamic_parameters.items()),
+                config_files=list(description.config_files),
+                processing_station=description.processing_station,
             )
             path = write_job_order(
-                job_order,
-                work / f"JobOrder.{number}.xml",
-                Flavour(processor.get("job_order_version", "MMFI_1_8")),
+                job_order, work / f"JobOrder.{number}.xml", Flavour(processor.job_order_version)
             )
             remaining = (
                 None if deadline is None else max(0.0, deadline - (time.monotonic() - clock))
@@ -166,7 +137,7 @@ def run_job_step(
             with stdout.open("a") as out, stderr.open("a") as err:
                 try:
                     completed = subprocess.run(
-                        processor_argv(task["command"], path.resolve()),
+                        processor_argv(task.command, path.resolve()),
                         cwd=work,
                         stdout=out,
                         stderr=err,
@@ -175,67 +146,69 @@ def run_job_step(
                     )
                 except subprocess.TimeoutExpired:
                     status, reason, exit_code = (
-                        FAILED,
+                        RunStatus.FAILED,
                         f"exceeded the maximum time of {deadline} s",
                         None,
                     )
                     break
                 except OSError as error:
                     status, reason, exit_code = (
-                        FAILED,
-                        f"cannot start {task['command']!r}: {error}",
+                        RunStatus.FAILED,
+                        f"cannot start {task.command!r}: {error}",
                         None,
                     )
                     break
             exit_code = completed.returncode
             task_status, task_reason = _classify(completed.returncode)
-            if task_status == FAILED:
-                status, reason = FAILED, task_reason
+            if task_status is RunStatus.FAILED:
+                status, reason = RunStatus.FAILED, task_reason
                 break
-            if task_status == COMPLETED_WITH_WARNINGS:
+            if task_status is RunStatus.COMPLETED_WITH_WARNINGS:
                 status, reason = task_status, task_reason
-        if status != FAILED:
+        if status is not RunStatus.FAILED:
             missing = [
-                o["file_name"]
-                for o in description["outputs"]
-                if not (outputs_dir / o["file_name"]).is_file()
+                o.file_name
+                for o in description.outputs
+                if not (outputs_dir / o.file_name).is_file()
             ]
             if missing:
-                status, reason = FAILED, f"processor did not write {', '.join(missing)}"
+                status, reason = RunStatus.FAILED, f"processor did not write {', '.join(missing)}"
             else:
-                for o in description["outputs"]:
-                    stored = storage.put(outputs_dir / o["file_name"], o["key"])
+                for o in description.outputs:
+                    stored = storage.put(outputs_dir / o.file_name, o.key)
                     outputs.append(
-                        {
-                            **o,  # what the dispatcher put there (e.g. the product id) comes back
-                            "key": stored.key,
-                            "size_bytes": stored.size_bytes,
-                            "md5": stored.md5,
-                        }
+                        StoredOutput(
+                            file_type=o.file_type,
+                            file_name=o.file_name,
+                            key=stored.key,
+                            size_bytes=stored.size_bytes,
+                            md5=stored.md5,
+                            product_id=o.product_id,
+                        )
                     )
     finally:
         log_tail = _tail(stdout, stderr)
         stdout_tail, stderr_tail = _tail(stdout), _tail(stderr)
-        if not description.get("keep_work_dir"):
+        if not description.keep_work_dir:
             shutil.rmtree(work, ignore_errors=True)
     finished = datetime.now(UTC)
-    result = RunResult(
-        run_key=description["run_key"],
+    result = RunManifest(
+        run_key=description.run_key,
         status=status,
         exit_code=exit_code,
         reason=reason,
-        started=started.isoformat(),
-        finished=finished.isoformat(),
+        started=started,
+        finished=finished,
         duration_s=round(time.monotonic() - clock, 3),
-        outputs=outputs,
+        outputs=tuple(outputs),
         log_tail=log_tail,
         stdout_tail=stdout_tail,
         stderr_tail=stderr_tail,
     )
-    manifest_key = description.get("manifest_key")
+    manifest_key = description.manifest_key
     if manifest_key:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            handle.write(result.to_json())
+            handle.write(manifest_json(result))
         try:
             storage.put(Path(handle.name), manifest_key)
         finally:

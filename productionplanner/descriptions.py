@@ -1,6 +1,6 @@
 """Job step descriptions: what the processor wrapper needs to run one job step.
 
-A description is plain JSON (see :mod:`processor_wrappers.wrapper`): the run key, the
+A description is a :class:`~proseo.contract.JobStepDescription`: the run key, the
 storage, the processor version with its tasks, the job window as sensing start/stop, the
 dynamic processing parameters (the configuration's, overridden by the order's), the inputs
 (the files, at the job's facility, of the products that satisfy the job step's product
@@ -21,6 +21,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from proseo.contract import (
+    InputFile,
+    JobStepDescription,
+    JobStepInput,
+    JobStepOutput,
+    ProcessorSpec,
+    ProcessorTask,
+)
 from proseo.model import (
     ConfiguredProcessor,
     Job,
@@ -48,20 +56,19 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start : start + _CHUNK]
 
 
-def _processor_part(processor: Processor) -> dict[str, Any]:
-    return {
-        "name": processor.processor_class.name,
-        "version": processor.processor_version,
-        "max_time_s": processor.max_time_s,
-        "job_order_version": processor.job_order_version.value,
-        "tasks": [
-            {"name": t.task_name, "version": t.task_version, "command": t.command or ""}
-            for t in processor.tasks
-        ],
-        "docker_image": processor.docker_image,
-        "cpus": max((t.number_of_cpus or 1 for t in processor.tasks), default=1),
-        "memory_bytes": max((t.min_memory_bytes or 0 for t in processor.tasks), default=0) or None,
-    }
+def _processor_part(processor: Processor) -> ProcessorSpec:
+    return ProcessorSpec(
+        name=processor.processor_class.name,
+        version=processor.processor_version,
+        max_time_s=processor.max_time_s,
+        job_order_version=processor.job_order_version.value,
+        tasks=tuple(
+            ProcessorTask(t.task_name, t.task_version, t.command or "") for t in processor.tasks
+        ),
+        docker_image=processor.docker_image,
+        cpus=max((t.number_of_cpus or 1 for t in processor.tasks), default=1),
+        memory_bytes=max((t.min_memory_bytes or 0 for t in processor.tasks), default=0) or None,
+    )
 
 
 def build_descriptions(
@@ -70,7 +77,7 @@ def build_descriptions(
     facility: ProcessingFacility,
     storage: dict[str, Any],
     generation_time: datetime,
-) -> dict[int, dict[str, Any]]:
+) -> dict[int, JobStepDescription]:
     """Descriptions of the job steps ``step_ids`` (their ``attempt`` already set for this run),
     by job step id. Sets ``generation_time`` (UTC) on their output products, as their file
     names carry it.
@@ -80,7 +87,7 @@ def build_descriptions(
     """
     ids = list(step_ids)
     descriptions: dict[int, dict[str, Any]] = {}
-    processors: dict[int, dict[str, Any]] = {}
+    processors: dict[int, ProcessorSpec] = {}
     missions: dict[int, str] = {}
     for chunk in _chunks(ids):
         rows = session.execute(
@@ -109,27 +116,30 @@ def build_descriptions(
                 "configured_processor": configured.identifier,
                 "storage": storage,
                 "processor": processors[configured.id],
-                "sensing_start": job.start_time.isoformat(),
-                "sensing_stop": job.stop_time.isoformat(),
+                "sensing_start": job.start_time,
+                "sensing_stop": job.stop_time,
                 "dynamic_parameters": {
                     **configured.configuration.dynamic_processing_parameters,
                     **order.dynamic_processing_parameters,
                 },
                 "processing_station": facility.name,
-                "inputs": [],
-                "outputs": [],
             }
-    _add_inputs(session, ids, facility, descriptions)
-    _add_outputs(session, ids, generation_time, descriptions)
-    return descriptions
+    inputs = _inputs(session, ids, facility)
+    outputs = _outputs(session, ids, generation_time, descriptions)
+    return {
+        step_id: JobStepDescription(
+            **fields, inputs=inputs.get(step_id, ()), outputs=tuple(outputs.get(step_id, ()))
+        )
+        for step_id, fields in descriptions.items()
+    }
 
 
-def _add_inputs(
-    session: Session,
-    ids: list[int],
-    facility: ProcessingFacility,
-    descriptions: dict[int, dict[str, Any]],
-) -> None:
+def _inputs(
+    session: Session, ids: list[int], facility: ProcessingFacility
+) -> dict[int, tuple[JobStepInput, ...]]:
+    """Per job step the files of its selected input products at the facility, grouped by
+    product type (sorted), each product once."""
+    result: dict[int, tuple[JobStepInput, ...]] = {}
     link = product_query_satisfying_product
     for chunk in _chunks(ids):
         rows = session.execute(
@@ -152,7 +162,7 @@ def _add_inputs(
             .where(ProductQuery.job_step_id.in_(chunk))
             .order_by(ProductQuery.job_step_id, ProductClass.product_type, Product.id)
         ).all()
-        grouped: dict[int, dict[str, list[dict[str, str]]]] = defaultdict(dict)
+        grouped: dict[int, dict[str, list[InputFile]]] = defaultdict(dict)
         seen: set[tuple[int, int]] = set()
         for step_id, product_type, product_id, folder, main, auxiliary in rows:
             if (step_id, product_id) in seen:  # selected by two rules of the same step
@@ -160,20 +170,24 @@ def _add_inputs(
             seen.add((step_id, product_id))
             files = grouped[step_id].setdefault(product_type, [])
             for name in [main, *auxiliary]:
-                files.append({"key": f"{folder}/{name}", "name": f"{product_id}/{name}"})
+                files.append(InputFile(f"{folder}/{name}", f"{product_id}/{name}"))
         for step_id, by_type in grouped.items():
-            descriptions[step_id]["inputs"] = [
-                {"file_type": product_type, "files": files}
+            result[step_id] = tuple(
+                JobStepInput(product_type, tuple(files))
                 for product_type, files in sorted(by_type.items())
-            ]
+            )
+    return result
 
 
-def _add_outputs(
+def _outputs(
     session: Session,
     ids: list[int],
     generation_time: datetime,
     descriptions: dict[int, dict[str, Any]],
-) -> None:
+) -> dict[int, list[JobStepOutput]]:
+    """Per job step its output files (main product first, then components), named by the
+    mission plug-in; sets ``generation_time`` on the output products."""
+    result: dict[int, list[JobStepOutput]] = defaultdict(list)
     spacecraft = aliased(Spacecraft)
     plugins: dict[str, MissionPlugin] = {}
     for chunk in _chunks(ids):
@@ -223,17 +237,15 @@ def _add_outputs(
                     file_class=fc,
                     mode=mode,
                 ),
-                processor_version=description["processor"]["version"],
+                processor_version=description["processor"].version,
             )
-            description["outputs"].append(
-                {
-                    "file_type": product_type,
-                    "file_name": name,
-                    "key": product_key(
-                        description["mission"], product_type, str(product_uuid), name
-                    ),
-                    "product_id": product_id,
-                }
+            result[step_id].append(
+                JobStepOutput(
+                    file_type=product_type,
+                    file_name=name,
+                    key=product_key(code, product_type, str(product_uuid), name),
+                    product_id=product_id,
+                )
             )
         session.execute(
             update(Product)
@@ -241,3 +253,4 @@ def _add_outputs(
             .values(generation_time=generation_time)
             .execution_options(synchronize_session=False)
         )
+    return result

@@ -29,20 +29,27 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from processor_wrappers.wrapper import COMPLETED, COMPLETED_WITH_WARNINGS
+from planner.readiness import recheck_waiting_job_steps
 from productionplanner.descriptions import build_descriptions
 from productionplanner.executors.base import Executor, ExecutorStatus, RunSpec, Submission
-from productionplanner.readiness import recheck_waiting_job_steps
+from productionplanner.lifecycle import complete_job_step, fail_job_step, time_out_inputs
 from productionplanner.rollup import roll_up
 from proseo.config import Settings
+from proseo.contract import ContractError, JobStepDescription, RunManifest
 from proseo.db import Database
+from proseo.enums import (
+    FacilityState,
+    JobStepState,
+    OrderState,
+    StatefulEntity,
+)
 from proseo.errors import ProseoError
 from proseo.model import (
     Job,
@@ -52,15 +59,8 @@ from proseo.model import (
     Product,
     ProductFile,
     StateHistory,
-    transition,
 )
 from proseo.model.base import utc_now
-from proseo.model.enums import (
-    FacilityState,
-    JobStepState,
-    OrderState,
-    StatefulEntity,
-)
 from proseo.model.states import bulk_transition
 from proseo.plugins import load_executor_class
 from proseo.storage.factory import facility_storage_settings
@@ -193,16 +193,16 @@ class Dispatcher:
         """Folder of one run: ``description.json`` and ``manifest.json``."""
         return self.runs_dir / run_key
 
-    def _spec(self, run_key: str, description: Mapping[str, Any]) -> RunSpec:
-        processor = description["processor"]
+    def _spec(self, run_key: str, description: JobStepDescription) -> RunSpec:
+        processor = description.processor
         return RunSpec(
             run_key,
             self.run_dir(run_key) / "description.json",
             self.run_dir(run_key) / "manifest.json",
-            cpus=int(processor.get("cpus") or 1),
-            memory_bytes=processor.get("memory_bytes"),
-            time_limit_s=processor.get("max_time_s"),
-            image=processor.get("docker_image"),
+            cpus=processor.cpus,
+            memory_bytes=processor.memory_bytes,
+            time_limit_s=processor.max_time_s,
+            image=processor.docker_image,
         )
 
     def _executor(self, facility: ProcessingFacility) -> Executor:
@@ -348,7 +348,7 @@ class Dispatcher:
         crashed: list[str] = []
         lost = [key for key in pending if key not in self._submissions]
         for key, status in statuses.items():
-            if status in (ExecutorStatus.SUCCEEDED, ExecutorStatus.FAILED):
+            if status is ExecutorStatus.ENDED:
                 if manifests[key].exists():
                     finished.append(key)
                 else:
@@ -358,8 +358,10 @@ class Dispatcher:
         for key in finished:
             self._submissions.pop(key, None)
             try:
-                manifest = json.loads(manifests[key].read_text(encoding="utf-8"))
-            except (OSError, ValueError) as error:
+                manifest = RunManifest.from_dict(
+                    json.loads(manifests[key].read_text(encoding="utf-8"))
+                )
+            except (OSError, ValueError, ContractError) as error:
                 self._finish(
                     facility, *steps[key], None, f"unreadable result manifest: {error}", report
                 )
@@ -379,10 +381,12 @@ class Dispatcher:
             for key in lost:
                 self._submissions.pop(key, None)
                 try:
-                    description = json.loads(
-                        (self.run_dir(key) / "description.json").read_text(encoding="utf-8")
+                    description = JobStepDescription.from_dict(
+                        json.loads(
+                            (self.run_dir(key) / "description.json").read_text(encoding="utf-8")
+                        )
                     )
-                except (OSError, ValueError) as error:
+                except (OSError, ValueError, ContractError) as error:
                     self._finish(
                         facility, *steps[key], None, f"job step description lost: {error}", report
                     )
@@ -398,7 +402,7 @@ class Dispatcher:
         facility: ProcessingFacility,
         step_id: int,
         attempt: int,
-        manifest: Mapping[str, Any] | None,
+        manifest: RunManifest | None,
         failure: str | None,
         report: TickReport,
     ) -> None:
@@ -410,27 +414,22 @@ class Dispatcher:
                 return
             job = session.get_one(Job, step.job_id)
             if manifest is not None:
-                step.exit_code = manifest.get("exit_code")
-                step.processing_stdout = (manifest.get("stdout_tail") or "")[-LOG_LIMIT:] or None
-                step.processing_stderr = (manifest.get("stderr_tail") or "")[-LOG_LIMIT:] or None
-                step.processing_start_time = _parse(manifest.get("started"))
-                step.processing_completion_time = _parse(manifest.get("finished"))
-                status = manifest.get("status")
+                step.exit_code = manifest.exit_code
+                step.processing_stdout = manifest.stdout_tail[-LOG_LIMIT:] or None
+                step.processing_stderr = manifest.stderr_tail[-LOG_LIMIT:] or None
+                step.processing_start_time = manifest.started
+                step.processing_completion_time = manifest.finished
                 failure = (
                     None
-                    if status in (COMPLETED, COMPLETED_WITH_WARNINGS)
-                    else (manifest.get("reason") or f"wrapper status {status}")
+                    if manifest.status.succeeded
+                    else (manifest.reason or f"wrapper status {manifest.status.value}")
                 )
             else:
                 step.processing_completion_time = utc_now()
             if failure is None and manifest is not None:
                 classes = self._ingest_outputs(session, step, facility, manifest)
-                transition(
-                    session,
-                    step,
-                    JobStepState.COMPLETED,
-                    changed_by=self.name,
-                    reason=manifest.get("reason") or "completed",
+                complete_job_step(
+                    session, step, changed_by=self.name, reason=manifest.reason or "completed"
                 )
                 report.completed += 1
                 session.flush()
@@ -444,7 +443,7 @@ class Dispatcher:
         session: Session,
         step: JobStep,
         facility: ProcessingFacility,
-        manifest: Mapping[str, Any],
+        manifest: RunManifest,
     ) -> set[int]:
         """ProductFile rows for the outputs of the manifest; returns their product classes."""
         products = {
@@ -458,11 +457,11 @@ class Dispatcher:
                 )
             )
         )
-        for output in manifest.get("outputs", []):
-            product = products.get(int(output.get("product_id", -1)))
+        for output in manifest.outputs:
+            product = products.get(output.product_id if output.product_id is not None else -1)
             if product is None or product.id in existing:
                 continue
-            folder, _, name = str(output["key"]).rpartition("/")
+            folder, _, name = output.key.rpartition("/")
             session.add(
                 ProductFile(
                     product_id=product.id,
@@ -470,8 +469,8 @@ class Dispatcher:
                     product_file_name=name,
                     file_path=folder,
                     storage_type=facility.storage_type,
-                    file_size_bytes=int(output["size_bytes"]),
-                    checksum=output.get("md5"),
+                    file_size_bytes=output.size_bytes,
+                    checksum=output.md5,
                     checksum_time=utc_now(),
                 )
             )
@@ -482,24 +481,9 @@ class Dispatcher:
         self, session: Session, step: JobStep, job: Job, reason: str, report: TickReport
     ) -> None:
         order = session.get_one(ProcessingOrder, job.processing_order_id)
-        step.is_failed = True
-        transition(session, step, JobStepState.FAILED, changed_by=self.name, reason=reason)
         report.failed += 1
-        if step.attempt <= order.max_retries:
-            transition(
-                session,
-                step,
-                JobStepState.PLANNED,
-                changed_by=self.name,
-                reason=f"automatic retry after attempt {step.attempt} of {order.max_retries + 1}",
-            )
-            step.is_failed = False
-            transition(session, step, JobStepState.READY, changed_by=self.name, reason="retry")
+        if fail_job_step(session, step, order, reason, changed_by=self.name):
             report.retried += 1
-            return
-        job.has_failed_job_steps = True
-        order.has_failed_job_steps = True
-        order.state_message = f"job step {step.id} failed: {reason}"
 
     # -- 2. input timeouts -----------------------------------------------------------------
 
@@ -544,59 +528,7 @@ class Dispatcher:
                 orders.add(order_id)
             if not orders:
                 return
-            reason = "input data timeout"
-            if release:
-                bulk_transition(
-                    session,
-                    JobStep,
-                    JobStep.id.in_(release),
-                    [JobStepState.WAITING_INPUT],
-                    JobStepState.READY,
-                    changed_by=self.name,
-                    reason=f"{reason}: released with the inputs available",
-                )
-            if fail:
-                where = JobStep.id.in_(fail)
-                bulk_transition(
-                    session,
-                    JobStep,
-                    where,
-                    [JobStepState.WAITING_INPUT],
-                    JobStepState.PLANNED,
-                    changed_by=self.name,
-                    reason=reason,
-                )
-                bulk_transition(
-                    session,
-                    JobStep,
-                    where,
-                    [JobStepState.PLANNED],
-                    JobStepState.FAILED,
-                    changed_by=self.name,
-                    reason=reason,
-                )
-                session.execute(
-                    update(JobStep)
-                    .where(where)
-                    .values(is_failed=True)
-                    .execution_options(synchronize_session=False)
-                )
-                failed_jobs = select(JobStep.job_id).where(where)
-                session.execute(
-                    update(Job)
-                    .where(Job.id.in_(failed_jobs))
-                    .values(has_failed_job_steps=True)
-                    .execution_options(synchronize_session=False)
-                )
-                for order in session.scalars(
-                    select(ProcessingOrder).where(
-                        ProcessingOrder.id.in_(
-                            select(Job.processing_order_id).where(Job.id.in_(failed_jobs))
-                        )
-                    )
-                ):
-                    order.has_failed_job_steps = True
-                    order.state_message = f"{len(fail)} job step(s) failed: {reason}"
+            time_out_inputs(session, release, fail, changed_by=self.name)
             report.timed_out += len(release) + len(fail)
             report.failed += len(fail)
             roll_up(session, orders, changed_by=self.name)
@@ -670,13 +602,13 @@ class Dispatcher:
             descriptions = build_descriptions(session, ids, locked, storage, now)
             specs = []
             for description in descriptions.values():
-                folder = self.run_dir(description["run_key"])
+                folder = self.run_dir(description.run_key)
                 folder.mkdir(parents=True, exist_ok=True)
                 path = folder / "description.json"
                 partial = folder / "description.json.part"
-                partial.write_text(json.dumps(description, indent=1), encoding="utf-8")
+                partial.write_text(json.dumps(description.to_dict(), indent=1), encoding="utf-8")
                 partial.replace(path)
-                specs.append(self._spec(description["run_key"], description))
+                specs.append(self._spec(description.run_key, description))
             orders = session.scalars(
                 select(Job.processing_order_id)
                 .join(JobStep, JobStep.job_id == Job.id)
@@ -689,10 +621,6 @@ class Dispatcher:
         for submission in self._executor(facility).submit(specs):
             self._track(facility, submission)
             report.submitted += 1
-
-
-def _parse(text: str | None) -> datetime | None:
-    return None if not text else datetime.fromisoformat(text)
 
 
 def start_dispatcher(database: Database, settings: Settings, interval_s: float) -> Any:

@@ -24,15 +24,16 @@ from collections.abc import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from productionplanner.lifecycle import derive_failure_flags
+from proseo.enums import JobState, JobStepState, OrderState
 from proseo.model import Job, JobStep, ProcessingOrder, transition
-from proseo.model.enums import JobState, JobStepState, OrderState
 
 S = JobStepState
 
 
 def roll_up(session: Session, order_ids: Iterable[int], changed_by: str | None = None) -> None:
-    """Bring the jobs and orders ``order_ids`` in line with their job steps (caller's
-    transaction; the orders are locked ``FOR UPDATE`` on PostgreSQL)."""
+    """Bring the jobs and orders ``order_ids`` in line with their job steps, failure flags
+    included (caller's transaction; the orders are locked ``FOR UPDATE`` on PostgreSQL)."""
     ids = sorted(set(order_ids))
     if not ids:
         return
@@ -74,6 +75,7 @@ def roll_up(session: Session, order_ids: Iterable[int], changed_by: str | None =
         running_steps[order_id] = count
     for order in orders:
         _roll_up_order(session, order, job_states[order.id], running_steps[order.id], changed_by)
+    derive_failure_flags(session, ids)
 
 
 def _roll_up_job(
@@ -87,7 +89,6 @@ def _roll_up_job(
         if total and steps[S.COMPLETED] == total:
             transition(session, job, JobState.COMPLETED, changed_by=changed_by, reason="all done")
         elif steps[S.FAILED] and not active:
-            job.has_failed_job_steps = True
             transition(
                 session,
                 job,
@@ -121,7 +122,6 @@ def _roll_up_order(
             )
             order.state_message = None
         elif failed and done + failed == total:
-            order.has_failed_job_steps = True
             transition(
                 session,
                 order,

@@ -99,8 +99,9 @@ class SelectionRuleError(InvalidInputError):
         self.column = column
 
 
-class JobOrderError(ProseoError):
-    """A Job Order File cannot be written or read."""
+class JobOrderError(ProseoError, ValueError):
+    """A Job Order File cannot be read or written; the message names the element (a
+    ``ValueError`` too, as for any malformed text)."""
 
 
 class StorageError(ProseoError):

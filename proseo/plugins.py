@@ -2,7 +2,7 @@
 
 A mission plug-in is an object (or a class with a no-argument constructor) registered under
 ``proseo.missions`` that subclasses :class:`MissionPlugin`. It sees plain data only: it
-declares a :class:`~proseo.catalogue.definitions.MissionDefinition`, parses product file
+declares a :class:`~proseo.definitions.MissionDefinition`, parses product file
 names into :class:`ProductMetadata`, and names output files.
 """
 
@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from proseo.catalogue.definitions import MissionDefinition
+from proseo.definitions import MissionDefinition
 from proseo.errors import ConfigurationError, NotFoundError
 
 MISSION_GROUP = "proseo.missions"

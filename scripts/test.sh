@@ -20,6 +20,8 @@ ruff check .
 ruff format --check .
 echo "== mypy"
 mypy .
+echo "== import contracts (layers; execution nodes without database or web)"
+lint-imports
 echo "== pytest (SQLite and PostgreSQL; a real single-node Slurm and a real Ceph S3 gateway started by the tests)"
 PROSEO_REQUIRE_POSTGRES=1 PROSEO_REQUIRE_SLURM="${PROSEO_REQUIRE_SLURM:-1}" \
   PROSEO_REQUIRE_S3="${PROSEO_REQUIRE_S3:-1}" python -m pytest "$@"

@@ -25,9 +25,9 @@ from productionplanner.executors.local import LocalExecutor
 from proseo.catalogue.facilities import default_facility
 from proseo.config import Settings
 from proseo.db import Database
+from proseo.enums import JobState, JobStepState, OrderState, StatefulEntity
 from proseo.errors import ExecutorError
 from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductFile, StateHistory
-from proseo.model.enums import JobState, JobStepState, OrderState, StatefulEntity
 from proseo.storage import PosixStorage
 from tests.conftest import LOCAL_PROCESSES, approved_tst_order
 
@@ -176,10 +176,25 @@ def test_failures_are_retried_then_fail_the_order(
         assert session.scalars(
             select(Job.state).where(Job.processing_order_id == order_id)
         ).all() == [JobState.FAILED, JobState.FAILED]
+        assert session.scalars(
+            select(Job.has_failed_job_steps).where(Job.processing_order_id == order_id)
+        ).all() == [True, True]
     # the operator's retry puts the failed steps back; their outputs are still missing
     _, retried = run_command(tst, order_id, "retry")
     assert retried == 2
-    assert _order(tst, order_id).state is OrderState.PLANNED
+    order = _order(tst, order_id)
+    assert order.state is OrderState.PLANNED
+    # no job step is failed any more: the flags are cleared on the order and on its jobs
+    assert not order.has_failed_job_steps
+    with tst.transaction() as session:
+        assert session.scalars(
+            select(Job.state).where(Job.processing_order_id == order_id)
+        ).all() == [JobState.PLANNED, JobState.PLANNED]
+        assert not any(
+            session.scalars(
+                select(Job.has_failed_job_steps).where(Job.processing_order_id == order_id)
+            )
+        )
 
 
 def test_input_timeout_fails_or_releases(tst: Database, settings: Settings) -> None:
@@ -347,7 +362,7 @@ def test_forced_suspend_stops_the_runs(tst: Database, settings: Settings, tmp_pa
     (run_key,) = [p.name for p in (settings.data_dir / "runs").iterdir() if p.is_dir()]
     executor = next(iter(dispatcher._executors.values()))
     deadline = time.monotonic() + 15
-    while executor.poll([Submission(run_key, "-")])[run_key] is ExecutorStatus.RUNNING:
+    while executor.poll([Submission(run_key, "-")])[run_key] is ExecutorStatus.ACTIVE:
         assert time.monotonic() < deadline, "the run was not stopped"
         time.sleep(0.1)
     assert not (settings.data_dir / "runs" / run_key / "manifest.json").exists()

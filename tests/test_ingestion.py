@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from ingestor.service import IngestItem, ingest
 from proseo.cli.app import run
 from proseo.db import Database
+from proseo.enums import JobStepState
 from proseo.errors import ConflictError, InvalidInputError, StorageError
 from proseo.model import JobStep, Product, ProductFile
-from proseo.model.enums import JobStepState
 from proseo.plugins import get_mission_plugin
 from proseo.storage import PosixStorage, StoredFile, check_key, product_key
 from tests.conftest import TST_ORBIT, TST_T0, released_waiting_l1b_order

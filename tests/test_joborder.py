@@ -11,13 +11,13 @@ from processor_wrappers.joborder import (
     Flavour,
     IpfProc,
     JobOrder,
-    JobOrderError,
     JobOrderInput,
     JobOrderOutput,
     TimeInterval,
     from_xml,
     to_xml,
 )
+from proseo.errors import JobOrderError
 
 START = datetime(2019, 9, 16, 23, 6, 1, 123456, tzinfo=UTC)
 STOP = datetime(2019, 9, 17, 0, 47, 30, tzinfo=UTC)

@@ -20,11 +20,11 @@ from productionplanner.executors.kubernetes import KubernetesExecutor, job_manif
 from proseo.catalogue.facilities import default_facility
 from proseo.config import Settings
 from proseo.db import Database
+from proseo.enums import OrderState
 from proseo.errors import ConfigurationError
-from proseo.model.enums import OrderState
 from proseo.plugins import load_executor_class
 from tests.fakekube import FakeKubernetes
-from tests.runs import wait_until_ended
+from tests.runs import outcomes, wait_until_ended
 from tests.test_dispatcher import _order, _released_order, _run_log
 from tests.test_local_executor import _spec
 
@@ -95,8 +95,9 @@ def test_submit_poll_fail_cancel_adopt(fake: FakeKubernetes, tmp_path: Path) -> 
     )
     assert executor.submit(specs[:1]) == submitted[:1]  # 409: adopted, not created twice
     statuses = wait_until_ended(executor, submitted[:2])
-    assert statuses == {"proseo-1-1": ExecutorStatus.SUCCEEDED, "proseo-2-1": ExecutorStatus.FAILED}
-    assert executor.poll(submitted[2:]) == {"proseo-3-1": ExecutorStatus.RUNNING}
+    assert statuses == {"proseo-1-1": ExecutorStatus.ENDED, "proseo-2-1": ExecutorStatus.ENDED}
+    assert outcomes(specs[:2]) == {"proseo-1-1": "COMPLETED", "proseo-2-1": "FAILED"}
+    assert executor.poll(submitted[2:]) == {"proseo-3-1": ExecutorStatus.ACTIVE}
     lists = [r for r in fake.requests if r == ("GET", "/apis/batch/v1/namespaces/eo/jobs")]
     polls = len(lists)
     executor.poll(submitted)
@@ -151,8 +152,6 @@ def test_real_cluster_runs_a_job(tmp_path: Path) -> None:  # pragma: no cover - 
     spec = RunSpec(f"proseo-0-{int(time.time())}", tmp_path / "d.json", tmp_path / "m.json")
     submitted = executor.submit([spec])
     try:
-        assert wait_until_ended(executor, submitted, 300) == {
-            spec.run_key: ExecutorStatus.SUCCEEDED
-        }
+        assert wait_until_ended(executor, submitted, 300) == {spec.run_key: ExecutorStatus.ENDED}
     finally:
         executor.cancel(submitted)

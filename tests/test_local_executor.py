@@ -6,11 +6,12 @@ import json
 import sys
 from pathlib import Path
 
-from productionplanner.executors import ExecutorStatus, RunSpec
+from productionplanner.executors import ExecutorStatus, RunSpec, Submission
 from productionplanner.executors.local import LocalExecutor
 from proseo.plugins import load_executor_class
 from proseo.storage import PosixStorage
-from tests.runs import wait_until_ended
+from tests.runs import outcomes, wait_until_ended
+from tests.test_wrapper import IDENTITY
 
 PROCESSOR = """
 import sys, time
@@ -33,6 +34,7 @@ def _spec(tmp_path: Path, run_key: str, seconds: float, code: int = 0) -> RunSpe
     source.write_text("x")
     storage.put(source, "T/in.dat")
     description = {
+        **IDENTITY,
         "run_key": run_key,
         "storage": {"kind": "posix", "root": str(tmp_path / "storage")},
         "processor": {
@@ -66,18 +68,20 @@ def test_capacity_success_and_failure(tmp_path: Path) -> None:
     submitted = executor.submit(specs)
     assert [s.run_key for s in submitted] == ["proseo-1-1", "proseo-2-1"]  # capacity 2
     assert executor.poll(submitted) == {
-        "proseo-1-1": ExecutorStatus.RUNNING,
-        "proseo-2-1": ExecutorStatus.RUNNING,
+        "proseo-1-1": ExecutorStatus.ACTIVE,
+        "proseo-2-1": ExecutorStatus.ACTIVE,
     }
     statuses = wait_until_ended(executor, submitted)
-    assert statuses == {"proseo-1-1": ExecutorStatus.SUCCEEDED, "proseo-2-1": ExecutorStatus.FAILED}
+    assert statuses == {"proseo-1-1": ExecutorStatus.ENDED, "proseo-2-1": ExecutorStatus.ENDED}
+    assert outcomes(specs[:2]) == {"proseo-1-1": "COMPLETED", "proseo-2-1": "FAILED"}
     assert json.loads(specs[1].manifest_path.read_text())["exit_code"] == 200
     # ended runs leave the active folders (counting active runs stays cheap)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ended"]
     assert (tmp_path / "runs" / "ended" / "proseo-2-1" / "wrapper.log").exists()
     third = executor.submit(specs)  # the first two are adopted, not started again
     assert [s.run_key for s in third] == ["proseo-1-1", "proseo-2-1", "proseo-3-1"]
-    assert wait_until_ended(executor, third)["proseo-3-1"] is ExecutorStatus.SUCCEEDED
+    assert wait_until_ended(executor, third)["proseo-3-1"] is ExecutorStatus.ENDED
+    assert outcomes(specs[2:]) == {"proseo-3-1": "COMPLETED"}
     assert (tmp_path / "storage" / "T/proseo-1-1/out.dat").read_text() == "done"
 
 
@@ -89,9 +93,11 @@ def test_cancel_and_adoption_after_a_restart(tmp_path: Path) -> None:
     second = LocalExecutor(tmp_path / "runs", max_parallel=4)
     adopted = second.adopt(["proseo-5-1", "proseo-6-1"])
     assert adopted == [submission]
-    assert second.poll(adopted) == {"proseo-5-1": ExecutorStatus.RUNNING}
+    assert second.poll(adopted) == {"proseo-5-1": ExecutorStatus.ACTIVE}
+    assert second.poll([Submission("proseo-7-1", "1")]) == {"proseo-7-1": ExecutorStatus.UNKNOWN}
     assert second.submit([long_run]) == [submission]  # not started twice
     second.cancel(adopted)
     second.cancel(adopted)  # idempotent
-    assert wait_until_ended(second, adopted, 15) == {"proseo-5-1": ExecutorStatus.FAILED}
+    assert wait_until_ended(second, adopted, 15) == {"proseo-5-1": ExecutorStatus.ENDED}
+    assert outcomes([long_run]) == {"proseo-5-1": "no manifest"}
     assert not long_run.manifest_path.exists()

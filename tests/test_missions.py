@@ -11,7 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from missions.testmission import build_definition as tst_definition
-from proseo.catalogue.definitions import (
+from proseo.catalogue.sync import export_mission, sync_mission
+from proseo.cli.app import run
+from proseo.db import Database
+from proseo.definitions import (
     MissionDefinition,
     ProcessorDefinition,
     SelectionRuleDefinition,
@@ -20,9 +23,6 @@ from proseo.catalogue.definitions import (
     load_definition,
     parse_definition,
 )
-from proseo.catalogue.sync import export_mission, sync_mission
-from proseo.cli.app import run
-from proseo.db import Database
 from proseo.errors import InvalidInputError, NotFoundError
 from proseo.model import Base, Orbit, ProductClass, SelectionRule
 from proseo.plugins import ProductMetadata, get_mission_plugin, load_mission_plugins

@@ -266,7 +266,7 @@ def test_deleted_reference_fails_the_plan_and_keeps_nothing(
     tst: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A referenced row gone between reading and locking fails the plan with a clear error."""
-    import planner.plan as plan_module
+    import planner.writes as plan_module
 
     if tst.engine.dialect.name != "postgresql":
         pytest.skip("the set-based checks run where the row triggers are switched off")

@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from orderman.commands import COMMANDS, CommandNotAllowed
+from orderman.commands import CommandNotAllowed
 from orderman.orders import create_order, get_order, parse_order_spec
+from orderman.registry import ORDER_COMMANDS
 from orderman.service import run_command, run_plan
 from orderman.views import job_step_view, order_view
 from proseo.catalogue.facilities import default_facility
 from proseo.db import Database
+from proseo.enums import JobStepState, OrderState
 from proseo.errors import ConflictError, InvalidInputError, PlanningError
 from proseo.model import (
     ConfiguredProcessor,
@@ -31,7 +33,6 @@ from proseo.model import (
     ProductFile,
     ProductQuery,
 )
-from proseo.model.enums import JobStepState, OrderState
 from tests.conftest import approved_tst_order
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -253,13 +254,13 @@ def test_crash_in_the_middle_leaves_a_replannable_order(
     import planner.plan as plan_module
 
     order_id = _order(tst)
-    real = plan_module._insert
+    real = plan_module._write
 
     def crash(*args: Any, **kwargs: Any) -> None:
         real(*args, **kwargs)
         raise RuntimeError("power failure after the bulk inserts")
 
-    monkeypatch.setattr(plan_module, "_insert", crash)
+    monkeypatch.setattr(plan_module, "_write", crash)
     with pytest.raises(RuntimeError):
         run_plan(tst, order_id)
     monkeypatch.undo()
@@ -387,7 +388,7 @@ def test_every_command_in_every_state(tst: Database) -> None:
     the states that allow them, and change nothing."""
     base = _order(tst, identifier="BASE")
     run_plan(tst, base)
-    for number, (command, state) in enumerate((c, s) for c in COMMANDS for s in OrderState):
+    for number, (command, state) in enumerate((c, s) for c in ORDER_COMMANDS for s in OrderState):
         identifier = f"C{number}"
         order_id = _order(tst, identifier=identifier)
         if command != "plan" and state not in (OrderState.INITIAL, OrderState.APPROVED):
@@ -395,7 +396,7 @@ def test_every_command_in_every_state(tst: Database) -> None:
         with tst.transaction() as session:
             order = get_order(session, order_id)
             order.state = state
-        legal = state in COMMANDS[command]
+        legal = state in ORDER_COMMANDS[command].allowed
 
         def call(order_id: int = order_id, command: str = command) -> object:
             if command == "plan":
@@ -407,7 +408,7 @@ def test_every_command_in_every_state(tst: Database) -> None:
                 call()
             assert f"cannot {command}" in str(info.value)
             assert f"in state {state.value}" in str(info.value)
-            assert all(s.value in str(info.value) for s in COMMANDS[command])
+            assert all(s.value in str(info.value) for s in ORDER_COMMANDS[command].allowed)
             with tst.transaction() as session:
                 assert get_order(session, order_id).state is state
             continue

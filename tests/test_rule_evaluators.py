@@ -23,12 +23,12 @@ from planner.rules.evaluate import (
     epoch_us,
     evaluate_simple_rule,
 )
-from planner.rules.language import POLICIES_WITHOUT_DELTAS, Policy, SimpleRule
 from planner.rules.memory import CandidateIndex
 from planner.rules.sql import evaluate_simple_rule_for_windows
 from proseo.db import Database
+from proseo.enums import PolicyType
 from proseo.model import Mission, Product, ProductClass, ProductParameter
-from proseo.model.enums import PolicyType
+from proseo.rule_language import POLICIES_WITHOUT_DELTAS, Policy, SimpleRule
 
 BASE = datetime(2020, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -83,7 +83,7 @@ windows_strategy = st.lists(
 )
 
 
-def _check_agreement(database: Database, data: st.DataObject) -> None:
+def _check_agreement(database: Database, data: st.DataObject, checked: list[int]) -> None:
     specs = data.draw(products_strategy)
     rule = data.draw(rule_strategy)
     window_specs = data.draw(windows_strategy)
@@ -141,7 +141,7 @@ def _check_agreement(database: Database, data: st.DataObject) -> None:
                 expected = evaluate_simple_rule(each, window, infos)
                 assert set_based[window.key] == expected, (each, window, specs)
                 assert in_memory[window.key] == expected, ("in memory", each, window, specs)
-                _checked.append(len(expected.product_ids))
+                checked.append(len(expected.product_ids))
 
 
 def _memory_index(infos: list[ProductInfo], rule: SimpleRule) -> CandidateIndex:
@@ -159,38 +159,30 @@ def _memory_index(infos: list[ProductInfo], rule: SimpleRule) -> CandidateIndex:
     )
 
 
-_checked: list[int] = []
-
-
 def _catalogue(database: Database) -> None:
     with database.transaction() as session:
         mission = Mission(code="TST", name="Test")
         session.add_all([ProductClass(mission=mission, product_type=t) for t in ("A", "B")])
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-# A fixed seed: CI repeats the same rich examples (derandomized ones change with the source).
-@seed(20261121)
-@given(data=st.data())
-def test_set_based_and_in_memory_evaluators_agree_with_reference(
-    database: Database, data: st.DataObject
-) -> None:
-    if not getattr(database, "_catalogue_ready", False):
-        _catalogue(database)
-        database._catalogue_ready = True  # type: ignore[attr-defined]
-    _check_agreement(database, data)
+def test_set_based_and_in_memory_evaluators_agree_with_reference(database: Database) -> None:
+    """Generated catalogues and windows (a fixed seed: CI repeats the same rich examples);
+    then the cases checked must be many and not trivial, most of them selecting."""
+    checked: list[int] = []
+    _catalogue(database)
 
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        database=None,
+    )
+    @seed(20261121)
+    @given(data=st.data())
+    def agree(data: st.DataObject) -> None:
+        _check_agreement(database, data, checked)
 
-def test_generated_cases_are_many_and_not_trivial() -> None:
-    """Runs after the agreement test (file order): thousands of cases, most selecting."""
-    if not _checked:
-        import pytest
-
-        pytest.skip("run together with the agreement test")
-    assert len(_checked) >= 2000
-    assert sum(1 for n in _checked if n > 0) >= len(_checked) // 3
-    assert sum(1 for n in _checked if n > 1) >= 100
+    agree()
+    assert len(checked) >= 2000
+    assert sum(1 for n in checked if n > 0) >= len(checked) // 3
+    assert sum(1 for n in checked if n > 1) >= 100

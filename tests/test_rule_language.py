@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from planner.rules.language import (
+from proseo.enums import PolicyType
+from proseo.errors import SelectionRuleError
+from proseo.rule_language import (
     POLICIES_WITHOUT_DELTAS,
     Policy,
     Rule,
@@ -15,8 +17,6 @@ from planner.rules.language import (
     merge_rules,
     parse_rule,
 )
-from proseo.errors import SelectionRuleError
-from proseo.model.enums import PolicyType
 
 DAY, HOUR, MINUTE, SECOND = 86_400_000, 3_600_000, 60_000, 1_000
 

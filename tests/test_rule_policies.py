@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from planner.rules.evaluate import ProductInfo, TimeWindow, epoch_us, evaluate_simple_rule
-from planner.rules.language import parse_rule
 from planner.rules.sql import evaluate_simple_rule_for_windows
 from proseo.db import Database
 from proseo.model import Mission, Product, ProductClass
+from proseo.rule_language import parse_rule
 from tests.test_rule_evaluators import _memory_index
 
 BASE = datetime(2020, 1, 1, tzinfo=UTC)
@@ -147,7 +147,7 @@ def test_hand_computed_selection(
 
 
 def test_every_policy_has_a_hand_computed_case() -> None:
-    from proseo.model.enums import PolicyType
+    from proseo.enums import PolicyType
 
     covered = {parse_rule(text).simple_rules[0].policies[0].policy_type for text, *_ in CASES}
     assert covered == set(PolicyType)

@@ -18,13 +18,14 @@ from sqlalchemy import func, select
 from ingestor.pickup import scan_s3_once
 from ingestor.service import IngestItem, ingest
 from missions.testmission import plugin as tst_plugin
-from processor_wrappers.wrapper import COMPLETED, run_job_step
+from processor_wrappers.wrapper import run_job_step
 from productionplanner.dispatcher import Dispatcher
 from proseo.catalogue.facilities import default_facility, storage_of_facility
+from proseo.contract import JobStepDescription, RunStatus
 from proseo.db import Database
+from proseo.enums import OrderState
 from proseo.errors import ConflictError, InvalidInputError, StorageError
 from proseo.model import Product, ProductFile
-from proseo.model.enums import OrderState
 from proseo.storage.s3 import S3Storage
 from tests.cephcluster import CephRGW, CephUnavailable
 from tests.conftest import TST_T0, settings_for, store_catalogued_files
@@ -195,9 +196,9 @@ def test_wrapper_stages_from_and_to_s3(rgw: CephRGW, bucket: str, tmp_path: Path
     storage = S3Storage.from_settings(settings)
     storage.put(_file(tmp_path / "in.dat", 100), "TST/L0/u/in.dat")
     description = tst_l1b_description(settings, "TST/L0/u/in.dat", "TST/L1B/v/out.dat")
-    result = run_job_step(description, work_root=tmp_path)
-    assert result.status == COMPLETED, result.reason
-    assert result.outputs[0]["md5"] == storage.stat("TST/L1B/v/out.dat").md5
+    result = run_job_step(JobStepDescription.from_dict(description), work_root=tmp_path)
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert result.outputs[0].md5 == storage.stat("TST/L1B/v/out.dat").md5
     out = storage.get("TST/L1B/v/out.dat", tmp_path / "out.dat").read_text()
     assert "input in.dat" in out
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from productionplanner.readiness import recheck_waiting_job_steps
+from planner.readiness import recheck_waiting_job_steps
 from proseo.config import Settings
 from proseo.db import Database
+from proseo.enums import JobStepState
 from proseo.model import JobStep
-from proseo.model.enums import JobStepState
 from tests.conftest import (
     TST_ORBIT,
     TST_T0,

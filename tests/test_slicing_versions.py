@@ -8,8 +8,8 @@ import pytest
 
 from planner.slicing import JobWindow, OrbitInfo, slice_order
 from planner.versions import version_key
+from proseo.enums import SlicingType
 from proseo.errors import InvalidInputError
-from proseo.model.enums import SlicingType
 
 
 def t(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

@@ -19,10 +19,10 @@ from productionplanner.executors.slurm import SlurmExecutor, _expand
 from proseo.catalogue.facilities import default_facility
 from proseo.config import Settings
 from proseo.db import Database
+from proseo.enums import OrderState
 from proseo.model import JobStep
-from proseo.model.enums import OrderState
 from proseo.plugins import load_executor_class
-from tests.runs import wait_until_ended
+from tests.runs import outcomes, wait_until_ended
 from tests.slurmcluster import SlurmCluster, SlurmUnavailable
 from tests.test_dispatcher import (
     _order,
@@ -69,11 +69,12 @@ def test_submit_array_poll_fail_and_adopt(slurm: SlurmCluster, tmp_path: Path) -
     assert [s.backend_id.split("_")[1] for s in submitted] == ["0", "1", "2"]
     assert len({s.backend_id.split("_")[0] for s in submitted}) == 1  # one sbatch, one array
     statuses = wait_until_ended(executor, [one, *submitted])
-    assert statuses == {
-        "proseo-1-1": ExecutorStatus.SUCCEEDED,
-        "proseo-2-1": ExecutorStatus.SUCCEEDED,
-        "proseo-3-1": ExecutorStatus.FAILED,
-        "proseo-4-1": ExecutorStatus.SUCCEEDED,
+    assert set(statuses.values()) == {ExecutorStatus.ENDED}
+    assert outcomes([*single, *array]) == {
+        "proseo-1-1": "COMPLETED",
+        "proseo-2-1": "COMPLETED",
+        "proseo-3-1": "FAILED",
+        "proseo-4-1": "COMPLETED",
     }
     failed = json.loads(array[1].manifest_path.read_text())
     assert failed["status"] == "FAILED"
@@ -90,12 +91,13 @@ def test_cancel(slurm: SlurmCluster, tmp_path: Path) -> None:
     long_run = _spec(tmp_path, "proseo-5-1", 60)
     (submission,) = executor.submit([long_run])
     deadline = time.monotonic() + 30
-    while executor.poll([submission])["proseo-5-1"] is not ExecutorStatus.RUNNING:
+    while executor.poll([submission])["proseo-5-1"] is not ExecutorStatus.ACTIVE:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     executor.cancel([submission])
     executor.cancel([submission])  # idempotent
-    assert wait_until_ended(executor, [submission], 30) == {"proseo-5-1": ExecutorStatus.FAILED}
+    assert wait_until_ended(executor, [submission], 30) == {"proseo-5-1": ExecutorStatus.ENDED}
+    assert outcomes([long_run]) == {"proseo-5-1": "no manifest"}
     assert not long_run.manifest_path.exists()
 
 

@@ -14,6 +14,7 @@ import rasterio
 
 from missions.landsat.sample_data import SCENES, fetch_sample_data
 from processor_wrappers.wrapper import run_job_step
+from proseo.contract import JobStepDescription
 from proseo.storage import PosixStorage
 
 SCRIPT = """
@@ -33,12 +34,23 @@ sys.exit(code)
 """
 
 
-def _description(tmp_path: Path, command: str, **extra: Any) -> dict[str, Any]:
+IDENTITY = {
+    "job_step_id": 7,
+    "attempt": 1,
+    "mission": "TST",
+    "processing_order": "ORD-1",
+    "configured_processor": "TSTL1B_1.0.0_1",
+}
+"""The identifying fields every job step description carries (informational for the wrapper)."""
+
+
+def _description(tmp_path: Path, command: str, **extra: Any) -> JobStepDescription:
     storage = PosixStorage(tmp_path / "storage")
     source = tmp_path / "in.dat"
     source.write_text("input")
     storage.put(source, "TST/L0/a/in.dat")
-    return {
+    data = {
+        **IDENTITY,
         "run_key": "proseo-7-0",
         "storage": {"kind": "posix", "root": str(tmp_path / "storage")},
         "processor": {
@@ -58,6 +70,7 @@ def _description(tmp_path: Path, command: str, **extra: Any) -> dict[str, Any]:
         "manifest_key": "runs/proseo-7-0/manifest.json",
         **extra,
     }
+    return JobStepDescription.from_dict(data)
 
 
 def _script(tmp_path: Path) -> str:
@@ -86,11 +99,11 @@ def test_exit_code_rules(
     assert (reason is None and result.reason is None) or (reason or "") in (result.reason or "")
     assert "processing TSTL1B" in result.log_tail
     if status == "FAILED":
-        assert result.outputs == []
+        assert result.outputs == ()
         assert not storage.exists("TST/L1B/b/out.dat")
     else:
         (output,) = result.outputs
-        assert storage.stat("TST/L1B/b/out.dat").md5 == output["md5"]
+        assert storage.stat("TST/L1B/b/out.dat").md5 == output.md5
         assert (tmp_path / "storage" / "TST/L1B/b/out.dat").read_text() == "made from in.dat"
     manifest = json.loads((tmp_path / "storage" / "runs/proseo-7-0/manifest.json").read_text())
     assert manifest["status"] == status
@@ -113,6 +126,7 @@ def test_wrapper_runs_the_real_landsat_toa_processor(tmp_path: Path) -> None:
         storage.put(path, key)
         files.append({"key": key, "name": path.name})
     description = {
+        **IDENTITY,
         "run_key": "proseo-1-0",
         "storage": {"kind": "posix", "root": str(tmp_path / "storage")},
         "processor": {
@@ -151,21 +165,13 @@ def test_wrapper_runs_the_real_landsat_toa_processor(tmp_path: Path) -> None:
         assert set(toa.descriptions) == {f"{s}:{b}" for s in SCENES for b in ("red", "nir")}
 
 
-def test_wrapper_imports_neither_sqlalchemy_nor_fastapi() -> None:
-    probe = (
-        "import sys, processor_wrappers.wrapper, processor_wrappers.__main__; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'fastapi')))"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 def tst_l1b_description(
     storage: dict[str, Any], input_key: str, output_key: str, **dynamic: str
 ) -> dict[str, Any]:
-    """A job step description running the TST L1B processor on one L0 file stored at
-    ``input_key``, its output going to ``output_key`` in ``storage``."""
+    """A job step description (as JSON data) running the TST L1B processor on one L0 file
+    stored at ``input_key``, its output going to ``output_key`` in ``storage``."""
     return {
+        **IDENTITY,
         "run_key": "proseo-7-1",
         "storage": storage,
         "processor": {

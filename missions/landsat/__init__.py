@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from missions.landsat.mtl import MTLError, scene_metadata
-from proseo.catalogue.definitions import (
+from proseo.definitions import (
     ConfigurationDefinition,
     ConfiguredProcessorDefinition,
     MissionDefinition,

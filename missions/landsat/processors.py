@@ -28,7 +28,8 @@ import numpy as np
 import rasterio
 
 from missions.landsat.mtl import MTLError, scene_metadata
-from processor_wrappers.joborder import JobOrder, JobOrderError, read_job_order
+from processor_wrappers.joborder import JobOrder, read_job_order
+from proseo.errors import JobOrderError
 
 PIXEL_SIZE_M = 30.0
 MIN_COS_INCIDENCE = 0.1

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from processor_wrappers.joborder import JobOrderError, read_job_order
+from processor_wrappers.joborder import read_job_order
+from proseo.errors import JobOrderError
 
 
 def run(job_order_path: Path) -> list[Path]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from proseo.catalogue.definitions import (
+from proseo.definitions import (
     ConfigurationDefinition,
     ConfiguredProcessorDefinition,
     MissionDefinition,

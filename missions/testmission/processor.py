@@ -21,7 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from processor_wrappers.joborder import JobOrderError, read_job_order
+from processor_wrappers.joborder import read_job_order
+from proseo.errors import JobOrderError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

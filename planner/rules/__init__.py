@@ -1,7 +1,7 @@
 """Selection rules: the rule language, the reference evaluator and the set-based evaluator."""
 
 from planner.rules.evaluate import ProductInfo, Selection, TimeWindow, evaluate_simple_rule
-from planner.rules.language import (
+from proseo.rule_language import (
     Policy,
     Rule,
     SimpleRule,

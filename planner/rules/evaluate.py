@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from planner.rules.language import Policy, SimpleRule
-from proseo.model.enums import PolicyType
+from proseo.enums import PolicyType
+from proseo.rule_language import Policy, SimpleRule
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -234,13 +234,6 @@ def select_policy_us(policy: Policy, ws: int, we: int, products: Sequence[_P]) -
     if kind is PolicyType.LAST_CREATED:
         return _best(products, None)
     raise AssertionError(f"unhandled policy {kind}")  # pragma: no cover
-
-
-def covers_enough(
-    intervals: Iterable[tuple[int, int]], window: TimeWindow, min_coverage: int | None
-) -> bool:
-    """Whether the union of ``intervals`` (µs) covers ``min_coverage`` % of the job window."""
-    return covers_enough_us(intervals, epoch_us(window.start), epoch_us(window.stop), min_coverage)
 
 
 def covers_enough_us(

@@ -33,8 +33,8 @@ from planner.rules.evaluate import (
     accumulate_us,
     select_policy_us,
 )
-from planner.rules.language import Policy, SimpleRule
-from proseo.model.enums import PolicyType
+from proseo.enums import PolicyType
+from proseo.rule_language import Policy, SimpleRule
 
 _INTERSECT = frozenset(
     {
@@ -85,21 +85,6 @@ def needs_whole_class(rule: SimpleRule) -> bool:
         or p.policy_type in NEAREST
         or p.policy_type is PolicyType.LATEST_VAL_COVER_NEWEST_VALIDITY
         for p in rule.policies
-    )
-
-
-def search_span(rule: SimpleRule, windows: Iterable[tuple[int, int]]) -> tuple[int, int] | None:
-    """[lo, hi] (µs) of the search windows of ``rule`` over the job windows (start, stop in
-    µs), deltas applied; ``None`` without windows. A product that can be selected for one of
-    them has a validity intersecting this span (for window-bound policies)."""
-    starts_stops = list(windows)
-    if not starts_stops:
-        return None
-    before = max(p.delta_before_ms for p in rule.policies) * 1000
-    after = max(p.delta_after_ms for p in rule.policies) * 1000
-    return (
-        min(s for s, _ in starts_stops) - before,
-        max(e for _, e in starts_stops) + after,
     )
 
 

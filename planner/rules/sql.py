@@ -1,7 +1,9 @@
-"""Set-based evaluation of a simple selection rule for many job windows at once.
+"""Set-based evaluation of a simple selection rule for many job windows at once, in SQL.
 
-The planner evaluates a rule for every job window of an order in a handful of queries: the
-windows go into a temporary table, and each policy is one query over the join of windows and
+Used by the readiness re-checks (:mod:`planner.readiness`: waiting job steps after an
+ingestion); the planner itself evaluates rules in memory (:mod:`planner.rules.memory`). A
+rule is evaluated for many job windows in a handful of queries: the windows go into a
+temporary table, and each policy is one query over the join of windows and
 products (window functions pick the "latest" / "closest" / "largest" product per window).
 Nearest-neighbour policies look up, per window, only the products next to the target time
 through the (class, sensing start) and (class, sensing stop) indexes. The accumulation of
@@ -43,12 +45,12 @@ from planner.rules.evaluate import (
     accumulate,
     epoch_us,
 )
-from planner.rules.language import Policy, SimpleRule
 from proseo.db.bulk import bulk_insert
 from proseo.db.functions import epoch_us as sql_epoch_us
 from proseo.db.types import UTCDateTime
+from proseo.enums import PolicyType
 from proseo.model import Product, ProductParameter
-from proseo.model.enums import PolicyType
+from proseo.rule_language import Policy, SimpleRule
 
 _scratch = MetaData()
 rule_windows = Table(

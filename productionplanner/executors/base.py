@@ -16,12 +16,12 @@ from typing import Any, Protocol
 
 
 class ExecutorStatus(StrEnum):
-    """What a backend says about a run (separate from the job step state)."""
+    """What a backend says about a run (separate from the job step state): only whether it
+    is still active (queued or running), has ended, or is unknown to the backend. How it
+    ended is the result manifest's to say, which only the dispatcher reads."""
 
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
+    ACTIVE = "ACTIVE"
+    ENDED = "ENDED"
     UNKNOWN = "UNKNOWN"
 
 

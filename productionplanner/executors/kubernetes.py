@@ -92,19 +92,16 @@ def job_manifest(
 
 
 def _status(job: Any) -> ExecutorStatus:
+    """Ended once the Job succeeded or failed (by its counts or conditions), else active."""
     status = job.status
     if status is None:
-        return ExecutorStatus.PENDING
-    if status.succeeded:
-        return ExecutorStatus.SUCCEEDED
-    if status.failed:
-        return ExecutorStatus.FAILED
+        return ExecutorStatus.ACTIVE
+    if status.succeeded or status.failed:
+        return ExecutorStatus.ENDED
     for condition in status.conditions or []:
-        if condition.type == "Failed" and condition.status == "True":
-            return ExecutorStatus.FAILED
-        if condition.type == "Complete" and condition.status == "True":
-            return ExecutorStatus.SUCCEEDED
-    return ExecutorStatus.RUNNING if status.active else ExecutorStatus.PENDING
+        if condition.type in ("Failed", "Complete") and condition.status == "True":
+            return ExecutorStatus.ENDED
+    return ExecutorStatus.ACTIVE
 
 
 class KubernetesExecutor:

@@ -10,7 +10,6 @@ the same runs folder adopts them. At most ``max_parallel`` runs are active at on
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -19,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from processor_wrappers.wrapper import FAILED
 from productionplanner.executors.base import ExecutorStatus, RunSpec, Submission
 from proseo.storage import check_name
 
@@ -118,30 +116,21 @@ class LocalExecutor:
                 )
             self._children[spec.run_key] = child
             (folder / "pid").write_text(f"{child.pid} {_proc_start_time(child.pid) or 0}")
-            (folder / "manifest").write_text(str(spec.manifest_path))
             submissions.append(Submission(spec.run_key, str(child.pid)))
             free -= 1
         return submissions
 
     def poll(self, submissions: Sequence[Submission]) -> dict[str, ExecutorStatus]:
+        """Active while the wrapper process lives; ended (its folder then retired) once it
+        is gone; unknown for a run this runs folder never started."""
         statuses = {}
         for submission in submissions:
-            folder = self._folder(submission.run_key)
-            try:
-                manifest = Path((folder / "manifest").read_text())
-            except OSError:
+            if not (self._folder(submission.run_key) / "pid").exists():
                 statuses[submission.run_key] = ExecutorStatus.UNKNOWN
-                continue
-            if self._alive(submission.run_key):
-                statuses[submission.run_key] = ExecutorStatus.RUNNING
-            elif manifest.exists():
-                status = json.loads(manifest.read_text()).get("status")
-                statuses[submission.run_key] = (
-                    ExecutorStatus.FAILED if status == FAILED else ExecutorStatus.SUCCEEDED
-                )
-                self._retire(submission.run_key)
-            else:  # ended without a manifest: killed or crashed
-                statuses[submission.run_key] = ExecutorStatus.FAILED
+            elif self._alive(submission.run_key):
+                statuses[submission.run_key] = ExecutorStatus.ACTIVE
+            else:
+                statuses[submission.run_key] = ExecutorStatus.ENDED
                 self._retire(submission.run_key)
         return statuses
 

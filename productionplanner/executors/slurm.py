@@ -31,12 +31,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from processor_wrappers.wrapper import FAILED
 from productionplanner.executors.base import ExecutorStatus, RunSpec, Submission
 from proseo.errors import ExecutorError
 
 TIME_MARGIN_S = 120  # the wrapper enforces the processor's maximum time; Slurm is the backstop
-ENDED_OK = {"COMPLETED"}
 ACTIVE = {
     "PENDING",
     "RUNNING",
@@ -237,31 +235,19 @@ class SlurmExecutor:
         return states
 
     def poll(self, submissions: Sequence[Submission]) -> dict[str, ExecutorStatus]:
-        """Status of every submission from one ``squeue`` call; runs no longer listed have
-        ended and their manifest (if any) tells success from failure."""
+        """Status of every submission from one ``squeue`` call: queued or running is active;
+        ended in any way, or no longer listed, is ended (the manifest says how)."""
         if not submissions:
             return {}
         states = self._squeue()
-        entries = self._entries()
-        statuses: dict[str, ExecutorStatus] = {}
-        for submission in submissions:
-            state = states.get(submission.backend_id)
-            if state in ACTIVE:
-                statuses[submission.run_key] = (
-                    ExecutorStatus.PENDING if state == "PENDING" else ExecutorStatus.RUNNING
-                )
-            elif state in ENDED_OK:
-                statuses[submission.run_key] = ExecutorStatus.SUCCEEDED
-            elif state is not None:
-                statuses[submission.run_key] = ExecutorStatus.FAILED
-            else:
-                entry = entries.get(submission.run_key)
-                statuses[submission.run_key] = (
-                    ExecutorStatus.SUCCEEDED
-                    if entry is not None and _succeeded(Path(entry["manifest"]))
-                    else ExecutorStatus.FAILED
-                )
-        return statuses
+        return {
+            s.run_key: (
+                ExecutorStatus.ACTIVE
+                if states.get(s.backend_id) in ACTIVE
+                else ExecutorStatus.ENDED
+            )
+            for s in submissions
+        }
 
     def cancel(self, submissions: Sequence[Submission]) -> None:
         """``scancel`` all of them in one call (ended runs are no error)."""
@@ -275,10 +261,3 @@ class SlurmExecutor:
         """Submissions made earlier from this state folder for ``run_keys``."""
         known = self._known()
         return [Submission(key, known[key]) for key in run_keys if key in known]
-
-
-def _succeeded(manifest: Path) -> bool:
-    try:
-        return bool(json.loads(manifest.read_text()).get("status") != FAILED)
-    except (OSError, ValueError):
-        return False

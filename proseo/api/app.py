@@ -17,9 +17,9 @@ from proseo.errors import ProseoError, http_status_for
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """The REST API on the database the settings name (or on ``database``)."""
-    from ingestor.api import router as ingestion_router
-    from orderman.api import router as orders_router
-    from proseo.catalogue.api import router as catalogue_router
+    from proseo.api.catalogue import router as catalogue_router
+    from proseo.api.ingestion import router as ingestion_router
+    from proseo.api.orders import router as orders_router
 
     app = FastAPI(
         title="proseo-py",

@@ -7,7 +7,7 @@ to (product classes, processors, configurations, spacecraft, orbits): what the d
 longer names is kept and reported. Selection rules are configuration and are replaced.
 
 :func:`export_mission` turns what is stored back into a
-:class:`~proseo.catalogue.definitions.MissionDefinition` (with explicit orbits).
+:class:`~proseo.definitions.MissionDefinition` (with explicit orbits).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from planner.rules.language import format_rule, parse_rule
-from proseo.catalogue.definitions import (
+from proseo.catalogue.missions import create_mission, get_mission
+from proseo.definitions import (
     ConfigurationDefinition,
     ConfigurationFileDefinition,
     ConfiguredProcessorDefinition,
@@ -33,7 +33,6 @@ from proseo.catalogue.definitions import (
     StaticInputDefinition,
     TaskDefinition,
 )
-from proseo.catalogue.missions import create_mission, get_mission
 from proseo.errors import InvalidInputError, NotFoundError, ProseoError
 from proseo.model import (
     Configuration,
@@ -52,6 +51,7 @@ from proseo.model import (
     Spacecraft,
     Task,
 )
+from proseo.rule_language import format_rule, parse_rule
 
 
 @dataclass

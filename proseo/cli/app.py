@@ -6,39 +6,91 @@ from :data:`proseo.errors.EXIT_CODES`.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
-from ingestor import cli as ingest_cli
-from orderman import cli as order_cli
-from productionplanner import cli as dispatcher_cli
 from proseo import __version__
-from proseo.cli import catalogue, db, facility, mission, product, rule
-from proseo.cli.context import CliContext
-from proseo.cli.output import make_console
-from proseo.config import load_settings
-from proseo.errors import ProseoError, exit_code_for
+
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "db": ("proseo.cli.db", "app", "Create and migrate the metadata database."),
+    "mission": ("proseo.cli.mission", "app", "Missions in the metadata database."),
+    "productclass": (
+        "proseo.cli.catalogue",
+        "productclass_app",
+        "Product classes and their selection rules.",
+    ),
+    "processor": ("proseo.cli.catalogue", "processor_app", "Processors and configured processors."),
+    "product": ("proseo.cli.product", "app", "Products in the catalogue."),
+    "facility": (
+        "proseo.cli.facility",
+        "app",
+        "Processing facilities: executor, storage, capacity.",
+    ),
+    "rule": ("proseo.cli.rule", "app", "Selection rules."),
+    "order": ("proseo.cli.order", "app", "Processing orders: create, plan, release, ..."),
+    "jobstep": ("proseo.cli.order", "jobstep_app", "Job steps."),
+    "ingest": (
+        "proseo.cli.ingest",
+        "app",
+        "Ingest products: files are stored, metadata catalogued, waiting job steps woken.",
+    ),
+    "dispatcher": (
+        "proseo.cli.dispatcher",
+        "app",
+        "The dispatcher: READY job steps to executors, results back.",
+    ),
+}
+"""Sub-commands by name: (module, Typer attribute, one-line help). A sub-command's module is
+imported only when that sub-command runs (or shows its own help), so ``proseo --help`` and
+every command pay only for what they use."""
+
+
+SINGLE = {"ingest"}
+"""Sub-commands that are one command (not a group of commands)."""
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: :data:`COMMANDS` are loaded on first use; the root's help lists them
+    from their one-line help without importing them."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module, attribute, help_text = COMMANDS[cmd_name]
+            if self._listing:
+                return TyperCommand(cmd_name, help=help_text, short_help=help_text)
+            sub = getattr(importlib.import_module(module), attribute)
+            command = (
+                typer.main.get_command(sub) if cmd_name in SINGLE else typer.main.get_group(sub)
+            )
+            command.name = cmd_name
+            self.commands[cmd_name] = command
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="proseo",
     help="proseo-py: production control for Earth-observation satellite data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_LazyGroup,
 )
-app.add_typer(db.app, name="db")
-app.add_typer(mission.app, name="mission")
-app.add_typer(catalogue.productclass_app, name="productclass")
-app.add_typer(catalogue.processor_app, name="processor")
-app.add_typer(product.app, name="product")
-app.add_typer(facility.app, name="facility")
-app.add_typer(rule.app, name="rule")
-app.add_typer(order_cli.app, name="order")
-app.add_typer(order_cli.jobstep_app, name="jobstep")
-app.command("ingest")(ingest_cli.ingest_command)
-app.add_typer(dispatcher_cli.app, name="dispatcher")
 
 
 def _version(value: bool) -> None:
@@ -61,6 +113,9 @@ def root(
     ),
 ) -> None:
     """Settings come from PROSEO_* environment variables; these options override them."""
+    from proseo.cli.context import CliContext
+    from proseo.config import load_settings
+
     ctx.obj = CliContext(load_settings(data_dir=data_dir, database_url=database_url))
 
 
@@ -93,7 +148,7 @@ def serve(
     settings = ctx.find_root().obj.settings
     application = create_app(settings)
     if sweep_interval > 0:
-        from productionplanner.readiness import start_sweeper
+        from planner.readiness import start_sweeper
 
         start_sweeper(application.state.database, sweep_interval)
     if dispatch_interval > 0:
@@ -101,8 +156,8 @@ def serve(
 
         start_dispatcher(application.state.database, settings, dispatch_interval)
     if pickup:
-        from ingestor.cli import pickup_scanner
         from ingestor.pickup import start_pickup_monitor
+        from proseo.cli.ingest import pickup_scanner
 
         context = ctx.find_root().obj
         scans = [pickup_scanner(context, target, None, once=False) for target in pickup]
@@ -112,9 +167,15 @@ def serve(
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    from proseo.errors import ProseoError, exit_code_for
+
     try:
         app(args=argv, prog_name="proseo")
     except ProseoError as error:
+        from rich.markup import escape
+
+        from proseo.cli.output import make_console
+
         make_console(stderr=True).print("[bold red]error:[/]", escape(error.message))
         return exit_code_for(error)
     except SystemExit as done:

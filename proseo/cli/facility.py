@@ -12,9 +12,9 @@ from sqlalchemy import select
 from proseo.catalogue.facilities import DEFAULT_FACILITY, default_facility
 from proseo.cli.context import cli_context
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render
+from proseo.enums import FacilityState, StorageType
 from proseo.errors import InvalidInputError, ProseoError
 from proseo.model import ProcessingFacility
-from proseo.model.enums import FacilityState, StorageType
 from proseo.plugins import load_executor_class
 
 app = typer.Typer(help="Processing facilities: executor, storage, capacity.", no_args_is_help=True)

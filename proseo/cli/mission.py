@@ -9,11 +9,11 @@ from pathlib import Path
 import typer
 
 from proseo.catalogue import missions
-from proseo.catalogue.definitions import dump_definition, load_definition
 from proseo.catalogue.sync import SyncReport, export_mission, sync_mission
 from proseo.catalogue.views import mission_view
 from proseo.cli.context import cli_context
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
+from proseo.definitions import dump_definition, load_definition
 from proseo.errors import InvalidInputError
 from proseo.plugins import get_mission_plugin
 

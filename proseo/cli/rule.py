@@ -7,8 +7,8 @@ import json
 import typer
 from rich.table import Table
 
-from planner.rules.language import format_policy, format_rule, format_source, parse_rule
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console
+from proseo.rule_language import format_policy, format_rule, format_source, parse_rule
 
 app = typer.Typer(help="Selection rules.", no_args_is_help=True)
 console = make_console()

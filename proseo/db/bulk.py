@@ -1,9 +1,12 @@
-"""Bulk inserts for set-based work (planning 10^5 job steps, ingesting 10^4 products).
+"""Bulk writes for set-based work (planning 10^5 job steps, ingesting 10^4 products).
 
-Ids are allocated up front (:func:`allocate_ids`) so rows can go in as plain ``executemany``
-without ``RETURNING``: SQLite then runs one C loop and PostgreSQL multi-row ``VALUES``
-batches, where ``INSERT ... RETURNING`` with ordered ids falls back to one statement per row
-on SQLite.
+Ids are allocated up front (:func:`allocate_ids`), so rows go in without ``RETURNING``:
+:class:`RowWriter` streams plain tuples into PostgreSQL's ``COPY ... FROM STDIN`` (text
+format, optionally from a writer thread) and SQLite's ``executemany``; :func:`bulk_insert`
+takes dictionaries (ingestion). :class:`SnapshotReader` reads beside a writing transaction
+on a second connection; :func:`may_skip_triggers`, :func:`set_row_triggers` and
+:func:`lock_referenced` let a bulk writer check references set-based instead of per row
+(:mod:`planner.writes`).
 """
 
 from __future__ import annotations
@@ -561,11 +564,6 @@ class SnapshotReader:
 
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         self.close()
-
-    @property
-    def separate(self) -> bool:
-        """Whether work runs on a second connection (else at once on the session)."""
-        return self._thread is not None
 
     def submit(self, work: Callable[[Session | Connection], T]) -> Future[T]:
         """Run ``work`` with the reader's connection (else the session) after the work given

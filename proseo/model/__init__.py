@@ -4,8 +4,7 @@ Importing this package registers every table on :data:`Base.metadata` (Alembic a
 rely on that).
 """
 
-from proseo.model.base import Base, utc_now
-from proseo.model.enums import (
+from proseo.enums import (
     FacilityState,
     FileNameType,
     JobOrderVersion,
@@ -22,6 +21,7 @@ from proseo.model.enums import (
     StorageType,
     Visibility,
 )
+from proseo.model.base import Base, utc_now
 from proseo.model.facility import ProcessingFacility
 from proseo.model.history import StateHistory
 from proseo.model.mission import Mission, Orbit, Spacecraft

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from proseo.enums import FacilityState, StorageType
 from proseo.model.base import Base, pk
-from proseo.model.enums import FacilityState, StorageType
 
 
 class ProcessingFacility(Base):

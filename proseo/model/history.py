@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from proseo.enums import StatefulEntity
 from proseo.model.base import ID_TYPE, Base, pk, utc_now
-from proseo.model.enums import StatefulEntity
 
 
 class StateHistory(Base):

@@ -19,8 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from proseo.model.base import ID_TYPE, Base, fk, pk, utc_now
-from proseo.model.enums import (
+from proseo.enums import (
     JobState,
     JobStepState,
     OrderState,
@@ -29,6 +28,7 @@ from proseo.model.enums import (
     ProductQuality,
     SlicingType,
 )
+from proseo.model.base import ID_TYPE, Base, fk, pk, utc_now
 
 if TYPE_CHECKING:
     from proseo.model.facility import ProcessingFacility

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from proseo.enums import FileNameType, JobOrderVersion
 from proseo.model.base import Base, fk, pk
-from proseo.model.enums import FileNameType, JobOrderVersion
 
 if TYPE_CHECKING:
     from proseo.model.mission import Mission

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import BigInteger, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from proseo.enums import ParameterType, ProductionType, ProductQuality, StorageType
 from proseo.model.base import Base, fk, pk, utc_now
-from proseo.model.enums import ParameterType, ProductionType, ProductQuality, StorageType
 
 if TYPE_CHECKING:
     from proseo.model.facility import ProcessingFacility

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from proseo.enums import PolicyType, ProcessingLevel, SlicingType, Visibility
 from proseo.model.base import ID_TYPE, Base, fk, pk
-from proseo.model.enums import PolicyType, ProcessingLevel, SlicingType, Visibility
 
 if TYPE_CHECKING:
     from proseo.model.mission import Mission

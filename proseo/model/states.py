@@ -16,9 +16,9 @@ from sqlalchemy import String, Text, and_, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from proseo.db.types import UTCDateTime
+from proseo.enums import JobState, JobStepState, OrderState, StatefulEntity
 from proseo.errors import InvalidInputError, InvalidStateTransition
 from proseo.model.base import utc_now
-from proseo.model.enums import JobState, JobStepState, OrderState, StatefulEntity
 from proseo.model.history import STATE_CHANGE_COLUMNS, StateHistory
 from proseo.model.order import Job, JobStep, ProcessingOrder
 

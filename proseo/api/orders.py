@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from orderman.orders import OrderSpec, create_order
+from orderman.registry import RUNNABLE
 from orderman.service import run_command, run_plan
 from orderman.views import (
     JobRow,
@@ -25,9 +27,10 @@ from proseo.api.deps import DbSession, database
 
 router = APIRouter(tags=["orders"])
 
-Command = Literal[
-    "approve", "release", "resume", "suspend", "cancel", "retry", "reset", "close", "delete"
-]
+if TYPE_CHECKING:
+    Command = str
+else:  # the order commands of the registry that POST /orders/{id}/{command} runs
+    Command = StrEnum("Command", {name: name for name in RUNNABLE})
 
 
 class CommandResult(BaseModel):
@@ -109,7 +112,7 @@ def post_command(
     order_id: int, command: Command, request: Request, force: bool = False
 ) -> CommandResult:
     """Run an order command; refused with 409 and the states that allow it."""
-    order, result = run_command(database(request), order_id, command, force=force)
+    order, result = run_command(database(request), order_id, str(command), force=force)
     return CommandResult(
         id=order_id,
         identifier=order.identifier,

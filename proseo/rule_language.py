@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from proseo.enums import PolicyType
 from proseo.errors import SelectionRuleError
-from proseo.model.enums import PolicyType
 
 MS_PER_UNIT: dict[str, int] = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
 

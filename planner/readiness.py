@@ -16,14 +16,14 @@ from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from planner.rules.evaluate import TimeWindow
-from planner.rules.language import parse_rule
 from planner.rules.sql import evaluate_simple_rule_for_windows
 from proseo.db import Database
 from proseo.db.bulk import bulk_insert
+from proseo.enums import JobStepState
 from proseo.model import Job, JobStep, ProductFile, ProductQuery
-from proseo.model.enums import JobStepState
 from proseo.model.order import product_query_satisfying_product
 from proseo.model.states import bulk_transition
+from proseo.rule_language import parse_rule
 
 
 def recheck_waiting_job_steps(

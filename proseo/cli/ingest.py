@@ -29,6 +29,10 @@ def _metadata_file(path: Path) -> ProductMetadata:
     return metadata_from_json(text, "--metadata")
 
 
+app = typer.Typer()
+
+
+@app.command("ingest")
 def ingest_command(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(..., help="Product files or folders."),

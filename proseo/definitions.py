@@ -15,14 +15,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from proseo.errors import InvalidInputError
-from proseo.model.enums import (
+from proseo.enums import (
     FileNameType,
     JobOrderVersion,
     ProcessingLevel,
     SlicingType,
     Visibility,
 )
+from proseo.errors import InvalidInputError
 
 
 class _Plain(BaseModel):

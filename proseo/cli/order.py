@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from orderman.orders import OrderSpec, create_order, load_order_spec, parse_order_spec
-from orderman.service import run_command, run_plan
-from orderman.views import job_step_view, list_orders, order_products, order_view
-from planner.plan import PlanSummary
+from orderman.registry import ORDER_COMMANDS
 from proseo.cli.context import cli_context
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
 from proseo.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from planner.summary import PlanSummary
+
+    from orderman.orders import OrderSpec
 
 app = typer.Typer(help="Processing orders: create, plan, release, ...", no_args_is_help=True)
 jobstep_app = typer.Typer(help="Job steps.", no_args_is_help=True)
@@ -88,6 +92,8 @@ def create(
     max_retries: int = typer.Option(0, "--max-retries"),
 ) -> None:
     """Create a processing order (state INITIAL) from a file or from options."""
+    from orderman.orders import load_order_spec, parse_order_spec
+
     if file is not None:
         spec = load_order_spec(file)
     else:
@@ -128,6 +134,8 @@ def create(
 
 
 def _create(ctx: typer.Context, spec: OrderSpec) -> None:
+    from orderman.orders import create_order
+
     with cli_context(ctx).database.transaction() as session:
         order = create_order(session, spec)
         console.print(f"order {order.id} ({order.identifier}) created in state {order.state.value}")
@@ -140,6 +148,8 @@ def list_(
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """List processing orders, newest first."""
+    from orderman.views import list_orders
+
     with cli_context(ctx).database.transaction() as session:
         rows = list_orders(session, mission)
     render(
@@ -170,6 +180,8 @@ def show(
     ),
 ) -> None:
     """Show an order: its state, jobs and job steps with states, inputs and durations."""
+    from orderman.views import order_products, order_view
+
     with cli_context(ctx).database.transaction() as session:
         view = order_view(session, order_id, limit=limit)
         made = order_products(session, order_id) if products else []
@@ -231,52 +243,59 @@ def plan(
     limit: int = typer.Option(50, "--limit", help="Job steps to print in detail."),
 ) -> None:
     """Plan an order backwards through the selection rules (APPROVED -> PLANNED)."""
+    from orderman.service import run_plan
+
     summary = run_plan(cli_context(ctx).database, order_id, dry_run=dry_run, details=True)
     _print_plan(summary, dry_run=dry_run, limit=limit)
 
 
-def _simple(name: str, help_text: str) -> None:
-    def command(ctx: typer.Context, order_id: int = ORDER_ID) -> None:
-        order, result = run_command(cli_context(ctx).database, order_id, name)
-        extra = f" ({result})" if isinstance(result, dict | int) and result else ""
+def _register(name: str, help_text: str, force: bool) -> None:
+    """A CLI command for the registry's order command ``name``."""
+
+    def report(order_id: int, order: object, result: object) -> None:
+        from proseo.model import ProcessingOrder
+
+        assert isinstance(order, ProcessingOrder)
+        if name == "suspend":
+            extra = f"; {result} job steps still running" if result else ""
+        else:
+            extra = f" ({result})" if isinstance(result, dict | int) and result else ""
+        done = "suspended" if name == "suspend" else f"{name} done"
         console.print(
-            f"order {order.id} ({order.identifier}): {name} done, now {order.state.value}{extra}"
+            f"order {order_id} ({order.identifier}): {done}, now {order.state.value}{extra}"
         )
 
+    def run(ctx: typer.Context, order_id: int, **options: bool) -> None:
+        from orderman.service import run_command
+
+        order, result = run_command(cli_context(ctx).database, order_id, name, None, **options)
+        report(order_id, order, result)
+
+    def with_force(
+        ctx: typer.Context,
+        order_id: int = ORDER_ID,
+        force: bool = typer.Option(False, "--force", help="Also take back running job steps."),
+    ) -> None:
+        run(ctx, order_id, force=force)
+
+    def plain(ctx: typer.Context, order_id: int = ORDER_ID) -> None:
+        run(ctx, order_id)
+
+    command: Callable[..., None] = with_force if force else plain
     command.__doc__ = help_text
     app.command(name)(command)
 
 
-for _name, _help in [
-    ("approve", "Approve an order (INITIAL -> APPROVED)."),
-    ("release", "Release a planned order: job steps become READY or WAITING_INPUT."),
-    ("resume", "Resume a suspended order (same as release)."),
-    ("cancel", "Cancel a planned order (-> FAILED)."),
-    ("retry", "Retry the failed job steps of a failed order (-> PLANNED)."),
-    ("reset", "Drop an order's plan (-> INITIAL)."),
-    ("close", "Close a completed or failed order."),
-    ("delete", "Delete an order with its plan (not while it runs)."),
-]:
-    _simple(_name, _help)
-
-
-@app.command()
-def suspend(
-    ctx: typer.Context,
-    order_id: int = ORDER_ID,
-    force: bool = typer.Option(False, "--force", help="Also take back running job steps."),
-) -> None:
-    """Suspend a released or running order (job steps back to PLANNED)."""
-    order, running = run_command(cli_context(ctx).database, order_id, "suspend", force=force)
-    note = f"; {running} job steps still running" if running else ""
-    console.print(
-        f"order {order.id} ({order.identifier}): suspended, now {order.state.value}{note}"
-    )
+for _spec in ORDER_COMMANDS.values():
+    if not _spec.planning:
+        _register(_spec.name, _spec.help, "force" in _spec.options)
 
 
 @jobstep_app.command("show")
 def jobstep_show(ctx: typer.Context, job_step_id: int, fmt: OutputFormat = FORMAT_OPTION) -> None:
     """Show a job step: inputs (satisfied or not, by which products), outputs and log."""
+    from orderman.views import job_step_view
+
     with cli_context(ctx).database.transaction() as session:
         view = job_step_view(session, job_step_id)
     if fmt is OutputFormat.JSON:
