@@ -17,9 +17,8 @@ from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render,
 from proseo.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from planner.summary import PlanSummary
-
     from orderman.orders import OrderSpec
+    from planner.summary import PlanSummary
 
 app = typer.Typer(help="Processing orders: create, plan, release, ...", no_args_is_help=True)
 jobstep_app = typer.Typer(help="Job steps.", no_args_is_help=True)
