@@ -15,7 +15,7 @@ Pure data: no SQLAlchemy, no FastAPI (execution nodes import this).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -192,18 +192,60 @@ class JobStepDescription:
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data (times as ISO 8601 text)."""
-        data = asdict(self)
-        data["sensing_start"] = _text(self.sensing_start)
-        data["sensing_stop"] = _text(self.sensing_stop)
-        data["storage"] = dict(self.storage)
-        data["dynamic_parameters"] = dict(self.dynamic_parameters)
-        for item, original in zip(data["inputs"], self.inputs, strict=True):
-            item["time_intervals"] = [
-                {"start": _text(t.start), "stop": _text(t.stop), "name": t.name}
-                for t in original.time_intervals
-            ]
-        return data
+        """Plain JSON-ready data (times as ISO 8601 text). Written field by field: the
+        dispatcher writes one per job step, and ``dataclasses.asdict`` (a deep copy) cost
+        0.4 ms each."""
+        p = self.processor
+        return {
+            "schema_version": self.schema_version,
+            "run_key": self.run_key,
+            "job_step_id": self.job_step_id,
+            "attempt": self.attempt,
+            "mission": self.mission,
+            "processing_order": self.processing_order,
+            "configured_processor": self.configured_processor,
+            "storage": dict(self.storage),
+            "processor": {
+                "name": p.name,
+                "version": p.version,
+                "tasks": [
+                    {"name": t.name, "version": t.version, "command": t.command} for t in p.tasks
+                ],
+                "job_order_version": p.job_order_version,
+                "max_time_s": p.max_time_s,
+                "docker_image": p.docker_image,
+                "cpus": p.cpus,
+                "memory_bytes": p.memory_bytes,
+            },
+            "sensing_start": _text(self.sensing_start),
+            "sensing_stop": _text(self.sensing_stop),
+            "dynamic_parameters": dict(self.dynamic_parameters),
+            "processing_station": self.processing_station,
+            "inputs": [
+                {
+                    "file_type": i.file_type,
+                    "files": [{"key": f.key, "name": f.name} for f in i.files],
+                    "file_name_type": i.file_name_type,
+                    "time_intervals": [
+                        {"start": _text(t.start), "stop": _text(t.stop), "name": t.name}
+                        for t in i.time_intervals
+                    ],
+                }
+                for i in self.inputs
+            ],
+            "outputs": [
+                {
+                    "file_type": o.file_type,
+                    "file_name": o.file_name,
+                    "key": o.key,
+                    "product_id": o.product_id,
+                }
+                for o in self.outputs
+            ],
+            "config_files": list(self.config_files),
+            "manifest_key": self.manifest_key,
+            "keep_work_dir": self.keep_work_dir,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobStepDescription:
@@ -302,11 +344,30 @@ class RunManifest:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (times as ISO 8601 text)."""
-        data = asdict(self)
-        data["status"] = self.status.value
-        data["started"] = self.started.isoformat()
-        data["finished"] = self.finished.isoformat()
-        return data
+        return {
+            "schema_version": self.schema_version,
+            "run_key": self.run_key,
+            "status": self.status.value,
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat(),
+            "duration_s": self.duration_s,
+            "outputs": [
+                {
+                    "file_type": o.file_type,
+                    "file_name": o.file_name,
+                    "key": o.key,
+                    "size_bytes": o.size_bytes,
+                    "md5": o.md5,
+                    "product_id": o.product_id,
+                }
+                for o in self.outputs
+            ],
+            "log_tail": self.log_tail,
+            "stdout_tail": self.stdout_tail,
+            "stderr_tail": self.stderr_tail,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunManifest:

@@ -120,3 +120,14 @@ def test_missing_fields_and_bad_values_are_named() -> None:
     base = {"run_key": "k", "started": "2026-01-01T00:00:00+00:00", "finished": "x"}
     with pytest.raises(ContractError, match=r"manifest\.status 'DONE': is not a run status"):
         RunManifest.from_dict(base | {"status": "DONE"})
+
+
+def test_to_dict_writes_every_field() -> None:
+    """The hand-written ``to_dict`` forgets no field of the dataclasses (a field added later
+    must be written too)."""
+    from dataclasses import fields
+
+    assert set(DESCRIPTION.to_dict()) == {f.name for f in fields(JobStepDescription)}
+    assert set(DESCRIPTION.to_dict()["processor"]) == {f.name for f in fields(ProcessorSpec)}
+    assert set(DESCRIPTION.to_dict()["inputs"][0]) == {f.name for f in fields(JobStepInput)}
+    assert set(DESCRIPTION.to_dict()["outputs"][0]) == {f.name for f in fields(JobStepOutput)}
