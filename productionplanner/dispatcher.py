@@ -606,7 +606,7 @@ class Dispatcher:
                 folder.mkdir(parents=True, exist_ok=True)
                 path = folder / "description.json"
                 partial = folder / "description.json.part"
-                partial.write_text(json.dumps(description.to_dict(), indent=1), encoding="utf-8")
+                partial.write_text(json.dumps(description.to_dict()), encoding="utf-8")  # C encoder
                 partial.replace(path)
                 specs.append(self._spec(description.run_key, description))
             orders = session.scalars(
