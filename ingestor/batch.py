@@ -71,8 +71,9 @@ def catalogue_stored_products(
     entries: Sequence[StoredProductEntry],
     *,
     verify: bool = True,
+    user: str | None = None,
 ) -> IngestReport:
-    """Catalogue ``entries`` in the caller's transaction.
+    """Catalogue ``entries`` in the caller's transaction, ingested by ``user``.
 
     :param verify: check every file is in storage with the stated size (one ``stat`` per file
         on POSIX; an S3 deployment may switch it off and trust the producer).
@@ -179,6 +180,7 @@ def catalogue_stored_products(
                 "file_class": entry.file_class,
                 "mode": entry.mode,
                 "product_quality": "NOMINAL",
+                "ingested_by": user,
                 "created_at": now,
             }
         )

@@ -80,7 +80,13 @@ def _scan_files(
         for metadata, files in groups:
             claimed.update(files)
             try:
-                outcome = ingest(database, storage, [IngestItem(code, metadata, files)], facility)
+                outcome = ingest(
+                    database,
+                    storage,
+                    [IngestItem(code, metadata, files)],
+                    facility,
+                    user="pickup",
+                )
             except ProseoError as error:
                 set_aside(files, FAILED, error.message)
                 report.failed.append((files[0].name, error.message))

@@ -135,8 +135,9 @@ def ingest_products(
     facility: ProcessingFacility,
     items: Sequence[IngestItem],
     stored: list[str],
+    user: str | None = None,
 ) -> IngestReport:
-    """Store and catalogue ``items`` in the caller's transaction.
+    """Store and catalogue ``items`` in the caller's transaction, ingested by ``user``.
 
     :param stored: receives the keys of every file this call stored, so the caller can delete
         them if the transaction does not commit.
@@ -214,6 +215,7 @@ def ingest_products(
             file_class=m.file_class,
             mode=m.mode,
             orbit_id=orbit_id,
+            ingested_by=user,
             parameters=[ProductParameter(key=k, value=v) for k, v in sorted(m.parameters.items())],
             product_files=[
                 ProductFile(
@@ -249,13 +251,15 @@ def ingest(
     storage: Storage,
     items: Sequence[IngestItem],
     facility_name: str | None = None,
+    user: str | None = None,
 ) -> IngestReport:
-    """Ingest a batch as one unit of work (see the module docstring for the guarantees)."""
+    """Ingest a batch as one unit of work (see the module docstring for the guarantees),
+    recording ``user`` as who ingested each new product."""
     stored: list[str] = []
     try:
         with database.transaction() as session:
             facility = get_facility(session, facility_name, "facility")
-            return ingest_products(session, storage, facility, items, stored)
+            return ingest_products(session, storage, facility, items, stored, user)
     except BaseException:
         for key in stored:
             with contextlib.suppress(ProseoError):

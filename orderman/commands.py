@@ -38,9 +38,10 @@ from planner.plan import PlanSummary, plan_order
 from planner.readiness import recheck_waiting_job_steps
 from productionplanner.lifecycle import derive_failure_flags, retry_failed_job_steps
 from proseo.enums import JobState, JobStepState, OrderState
-from proseo.errors import InvalidStateTransition, PlanningError
+from proseo.errors import InvalidStateTransition, PermissionDeniedError, PlanningError
 from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductQuery, transition
 from proseo.model.states import bulk_transition, describe
+from proseo.security.principal import is_local
 
 O = OrderState  # noqa: E741  (read like the state table above)
 
@@ -101,8 +102,30 @@ def _move_jobs(
 
 
 def approve(session: Session, order: ProcessingOrder, user: str | None = None) -> None:
-    """INITIAL -> APPROVED."""
+    """INITIAL -> APPROVED, recording ``user`` as the approver.
+
+    Separation of duties: the user who created the order may not approve it unless its
+    mission allows self-approval. A local operator (direct database access, names
+    ``local:...``) is not held to it.
+
+    :raises PermissionDeniedError: when ``user`` created the order and the mission does not
+        allow self-approval.
+    """
     check_command(order, "approve")
+    if (
+        user is not None
+        and not is_local(user)
+        and order.created_by == user
+        and not order.mission.allow_self_approval
+    ):
+        raise PermissionDeniedError(
+            f"user {user!r} created order {order.identifier!r} and may not approve it too "
+            f"(mission {order.mission.code} does not allow self-approval)",
+            role="ORDER_APPROVER",
+            mission=order.mission.code,
+            user=user,
+        )
+    order.approved_by = user
     transition(session, order, O.APPROVED, changed_by=user, reason="approve")
 
 

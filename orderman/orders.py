@@ -125,8 +125,9 @@ def _parameter(value: str | int | float | bool) -> tuple[ParameterType, str]:
     return ParameterType.STRING, value
 
 
-def create_order(session: Session, spec: OrderSpec) -> ProcessingOrder:
-    """Validate ``spec`` against the catalogue and store the order (state INITIAL).
+def create_order(session: Session, spec: OrderSpec, user: str | None = None) -> ProcessingOrder:
+    """Validate ``spec`` against the catalogue and store the order (state INITIAL), created
+    by ``user`` (recorded in the order and its state history).
 
     :raises NotFoundError: for an unknown mission.
     :raises InvalidInputError: naming the field and value that is wrong (unknown product
@@ -232,6 +233,7 @@ def create_order(session: Session, spec: OrderSpec) -> ProcessingOrder:
     order = ProcessingOrder(
         mission=mission,
         identifier=spec.identifier,
+        created_by=user,
         processing_facility=facility,
         start_time=spec.start_time,
         stop_time=spec.stop_time,

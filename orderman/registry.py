@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from proseo.enums import OrderState
+from proseo.enums import OrderState, UserRole
 
 O = OrderState  # noqa: E741  (read like a state table)
+R = UserRole
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class OrderCommand:
     allowed: frozenset[OrderState]
     help: str
     function: str
+    role: UserRole
     options: tuple[str, ...] = ()
     fixed: Mapping[str, Any] = field(default_factory=dict)
     planning: bool = False
@@ -41,31 +43,33 @@ ORDER_COMMANDS: dict[str, OrderCommand] = {
     c.name: c
     for c in (
         OrderCommand("approve", frozenset({O.INITIAL}), "Approve an order (INITIAL -> APPROVED).",
-                     "approve"),
+                     "approve", R.ORDER_APPROVER),
         OrderCommand("plan", frozenset({O.APPROVED, O.PLANNING_FAILED}),
                      "Plan an order backwards through the selection rules (APPROVED -> PLANNED).",
-                     "plan", planning=True),
+                     "plan", R.ORDER_PLANNER, planning=True),
         OrderCommand("release", frozenset({O.PLANNED}),
                      "Release a planned order: job steps become READY or WAITING_INPUT.",
-                     "release"),
+                     "release", R.ORDER_PLANNER),
         OrderCommand("resume", frozenset({O.PLANNED}),
-                     "Resume a suspended order (same as release).", "release",
+                     "Resume a suspended order (same as release).", "release", R.ORDER_PLANNER,
                      fixed={"command": "resume"}),
         OrderCommand("suspend", frozenset({O.RELEASED, O.RUNNING}),
                      "Suspend a released or running order (job steps back to PLANNED).",
-                     "suspend", options=("force",)),
+                     "suspend", R.ORDER_PLANNER, options=("force",)),
         OrderCommand("cancel", frozenset({O.PLANNED}), "Cancel a planned order (-> FAILED).",
-                     "cancel"),
+                     "cancel", R.ORDER_PLANNER),
         OrderCommand("retry", frozenset({O.FAILED}),
-                     "Retry the failed job steps of a failed order (-> PLANNED).", "retry"),
+                     "Retry the failed job steps of a failed order (-> PLANNED).", "retry",
+                     R.ORDER_PLANNER),
         OrderCommand("reset", frozenset({O.APPROVED, O.PLANNED, O.PLANNING_FAILED}),
-                     "Drop an order's plan (-> INITIAL).", "reset"),
+                     "Drop an order's plan (-> INITIAL).", "reset", R.ORDER_PLANNER),
         OrderCommand("close", frozenset({O.COMPLETED, O.FAILED}),
-                     "Close a completed or failed order.", "close"),
+                     "Close a completed or failed order.", "close", R.ORDER_PLANNER),
         OrderCommand("delete",
                      frozenset({O.INITIAL, O.APPROVED, O.PLANNING_FAILED, O.PLANNED,
                                 O.COMPLETED, O.FAILED, O.CLOSED}),
-                     "Delete an order with its plan (not while it runs).", "delete_order"),
+                     "Delete an order with its plan (not while it runs).", "delete_order",
+                     R.ORDER_MGR),
     )
 }  # fmt: skip
 

@@ -50,12 +50,35 @@ class ExecutorSettings(BaseModel):
     poll_interval_s: float = Field(default=2.0, gt=0)
 
 
+class SecuritySettings(BaseModel):
+    """Accounts, tokens, uploads and the key that seals stored secrets.
+
+    ``max_failed_logins`` wrong passwords in a row lock an account for ``lockout_s``
+    seconds; ``password_lifetime_days`` (0: never) sets when a new password expires;
+    ``token_lifetime_days`` is the default lifetime of API tokens; ``max_upload_bytes``
+    caps one uploaded file; ``secret_key`` is a Fernet key (URL-safe base64 of 32 bytes)
+    that seals secret facility settings in the database; without it the key is kept in
+    ``secret_key_file`` (default ``<data_dir>/secret.key``, created with mode 0600).
+    """
+
+    min_password_length: int = Field(default=10, ge=1)
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_s: int = Field(default=900, ge=0)
+    password_lifetime_days: int = Field(default=0, ge=0)
+    token_lifetime_days: int = Field(default=90, ge=1)
+    max_upload_bytes: int = Field(default=20 * 1024**3, gt=0)
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+
+
 class Settings(BaseSettings):
     """All settings of a proseo-py process (prefix ``PROSEO_``).
 
     ``database_url`` defaults to an SQLite file ``proseo.sqlite`` in ``data_dir``
     (the embedded default); any SQLAlchemy URL works, e.g.
-    ``postgresql+psycopg2://user@127.0.0.1:5432/proseo``.
+    ``postgresql+psycopg2://user@127.0.0.1:5432/proseo``. ``root_user`` and
+    ``root_password`` (``PROSEO_ROOT_USER``, ``PROSEO_ROOT_PASSWORD``) make the first ROOT
+    user at ``proseo db upgrade`` when it does not exist yet.
     """
 
     model_config = SettingsConfigDict(
@@ -71,6 +94,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     storage: StorageSettings = Field(default_factory=StorageSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    root_user: str | None = None
+    root_password: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -93,6 +119,13 @@ class Settings(BaseSettings):
     def storage_root(self) -> Path:
         """Root folder of POSIX storage: ``storage.root`` or ``<data_dir>/storage``."""
         return self.storage.root if self.storage.root is not None else self.data_dir / "storage"
+
+    @property
+    def secret_key_path(self) -> Path:
+        """File of the key sealing stored secrets: ``security.secret_key_file`` or
+        ``<data_dir>/secret.key``."""
+        own = self.security.secret_key_file
+        return own if own is not None else self.data_dir / "secret.key"
 
     def ensure_data_dir(self) -> None:
         """Create ``data_dir`` if needed (only when the embedded SQLite database is used)."""

@@ -99,6 +99,13 @@ class SelectionRuleError(InvalidInputError):
         self.column = column
 
 
+class UploadTooLarge(InvalidInputError):
+    """An uploaded file exceeds ``security.max_upload_bytes`` (HTTP 413)."""
+
+    def __init__(self, name: str, size: int, limit: int) -> None:
+        super().__init__("files", name, f"is over the upload limit of {limit} bytes ({size}+)")
+
+
 class JobOrderError(ProseoError, ValueError):
     """A Job Order File cannot be read or written; the message names the element (a
     ``ValueError`` too, as for any malformed text)."""
@@ -116,6 +123,17 @@ class ConfigurationError(ProseoError):
     """The settings or a plug-in are incomplete or inconsistent."""
 
 
+class AuthenticationError(ProseoError):
+    """Credentials are missing, wrong, expired, revoked or the account is locked (HTTP 401).
+
+    The message never says which of user name and password was wrong."""
+
+
+class PermissionDeniedError(ProseoError):
+    """The user is known but lacks a role for this action in this mission, or the action
+    breaks separation of duties (HTTP 403); the message names the role and the mission."""
+
+
 # One map to HTTP status codes, most specific class first is not needed: lookup walks the MRO.
 HTTP_STATUS: dict[type[ProseoError], int] = {
     ProseoError: 500,
@@ -128,6 +146,9 @@ HTTP_STATUS: dict[type[ProseoError], int] = {
     StorageError: 502,
     ExecutorError: 502,
     ConfigurationError: 500,
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
+    UploadTooLarge: 413,
 }
 
 # One map to CLI exit codes (2 is left to the CLI framework for usage errors).
@@ -142,6 +163,8 @@ EXIT_CODES: dict[type[ProseoError], int] = {
     StorageError: 9,
     ExecutorError: 10,
     ConfigurationError: 11,
+    AuthenticationError: 12,
+    PermissionDeniedError: 13,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -305,3 +305,41 @@ def tst_settings(tmp_path: Path, tst: Database) -> Settings:
     settings = settings_for(tmp_path, tst)
     store_catalogued_files(tst, settings)
     return settings
+
+
+TEST_PASSWORD = "correct horse battery staple"
+
+
+def add_user(
+    database: Database,
+    username: str,
+    roles: Iterable[str],
+    *,
+    mission: str | None = "TST",
+    password: str = TEST_PASSWORD,
+) -> str:
+    """A user of ``mission`` with ``roles`` (names), and a new API token of it (returned)."""
+    from proseo.config import SecuritySettings
+    from proseo.security.accounts import create_token, create_user, parse_roles
+
+    with database.transaction() as session:
+        user = create_user(
+            session,
+            username,
+            password,
+            SecuritySettings(),
+            mission=mission,
+            roles=parse_roles(roles),
+        )
+        session.flush()
+        return create_token(session, user, "test", 1)[1]
+
+
+def api_client(app: Any, token: str | None = None) -> Any:
+    """A FastAPI test client on the versioned prefix, sending ``token`` as bearer."""
+    from fastapi.testclient import TestClient
+
+    from proseo.api.app import API_PREFIX
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return TestClient(app, base_url=f"http://testserver{API_PREFIX}", headers=headers)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
-
 from proseo.api.app import create_app
 from proseo.config import load_settings
 from proseo.db import Database
-from tests.conftest import tst_order_spec
+from tests.conftest import add_user, api_client, tst_order_spec
 
 
 def test_order_through_the_rest_api(tst: Database) -> None:
-    client = TestClient(create_app(load_settings(), database=tst))
+    token = add_user(
+        tst, "operator", ["MISSION_READER", "ORDER_MGR", "ORDER_READER", "ORDER_PLANNER"]
+    )
+    approver = add_user(tst, "approver", ["ORDER_APPROVER", "ORDER_READER"])
+    app = create_app(load_settings(), database=tst)
+    client = api_client(app, token)
     assert [m["code"] for m in client.get("/missions").json()] == ["TST"]
     spec = tst_order_spec(identifier="API-1")
     created = client.post("/orders", json=spec)
@@ -25,7 +28,9 @@ def test_order_through_the_rest_api(tst: Database) -> None:
     assert body["error"] == "CommandNotAllowed"
     assert "release needs state PLANNED" in body["message"]
 
-    assert client.post(f"/orders/{order_id}/approve").json()["state"] == "APPROVED"
+    assert client.post(f"/orders/{order_id}/approve").status_code == 403  # its creator
+    approved = api_client(app, approver).post(f"/orders/{order_id}/approve")
+    assert approved.json()["state"] == "APPROVED"
     dry = client.post(f"/orders/{order_id}/plan", params={"dry_run": True}).json()
     assert (dry["dry_run"], dry["job_steps"]) == (True, 4)
     assert client.get(f"/orders/{order_id}").json()["state"] == "APPROVED"
@@ -48,4 +53,5 @@ def test_order_through_the_rest_api(tst: Database) -> None:
     duplicate = client.post("/orders", json=spec)
     assert duplicate.status_code == 409
     assert client.get("/orders/999").status_code == 404
-    assert client.get("/openapi.json").status_code == 200
+    schemes = app.openapi()["components"]["securitySchemes"]
+    assert {s["scheme"] for s in schemes.values()} == {"basic", "bearer"}

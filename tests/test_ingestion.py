@@ -20,7 +20,13 @@ from proseo.errors import ConflictError, InvalidInputError, StorageError
 from proseo.model import JobStep, Product, ProductFile
 from proseo.plugins import get_mission_plugin
 from proseo.storage import PosixStorage, StoredFile, check_key, product_key
-from tests.conftest import TST_ORBIT, TST_T0, released_waiting_l1b_order
+from tests.conftest import (
+    TST_ORBIT,
+    TST_T0,
+    add_user,
+    api_client,
+    released_waiting_l1b_order,
+)
 
 
 def _tst_file(
@@ -254,13 +260,12 @@ def _stored_entries(storage: PosixStorage, tmp_path: Path, count: int) -> list[d
 
 
 def test_rest_ingestion_single_upload_and_bulk_batch(tst: Database, tmp_path: Path) -> None:
-    from fastapi.testclient import TestClient
-
     from proseo.api.app import create_app
     from proseo.config import load_settings
 
     settings = load_settings(data_dir=tmp_path)
-    client = TestClient(create_app(settings, database=tst))
+    token = add_user(tst, "ingestor", ["PRODUCT_INGESTOR"])
+    client = api_client(create_app(settings, database=tst), token)
     storage = PosixStorage(settings.storage_root)
     start = TST_T0 + 50 * TST_ORBIT
     path = _tst_file(tmp_path, "L0________", start, start + TST_ORBIT / 5, b"uploaded")

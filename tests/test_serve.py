@@ -13,14 +13,17 @@ import httpx
 from sqlalchemy import select
 
 from planner.readiness import recheck_waiting_job_steps
+from proseo.api.app import API_PREFIX
 from proseo.config import Settings
 from proseo.db import Database
 from proseo.enums import JobStepState
 from proseo.model import JobStep
 from tests.conftest import (
+    TEST_PASSWORD,
     TST_ORBIT,
     TST_T0,
     add_product_with_file,
+    add_user,
     released_waiting_l1b_order,
     tst_order_spec,
 )
@@ -28,7 +31,8 @@ from tests.pgcluster import free_port
 
 
 def _serve(database: Database, data_dir: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
-    """``proseo serve`` on a free port with ``options``; returns the process and base URL."""
+    """``proseo serve`` on a free port with ``options``; returns the process and the base URL
+    of the versioned API."""
     port = free_port()
     server = subprocess.Popen(
         [
@@ -46,10 +50,10 @@ def _serve(database: Database, data_dir: Path, *options: str) -> tuple[subproces
         stderr=subprocess.STDOUT,
         text=True,
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}{API_PREFIX}"
     for _ in range(100):
         try:
-            if httpx.get(f"{base}/missions", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                 return server, base
         except httpx.TransportError:
             time.sleep(0.1)
@@ -60,6 +64,7 @@ def _serve(database: Database, data_dir: Path, *options: str) -> tuple[subproces
 def test_server_watches_a_pickup_folder(tst: Database, tmp_path: Path) -> None:
     pickup = tmp_path / "pickup"
     pickup.mkdir()
+    add_user(tst, "reader", ["PRODUCT_READER"])
     server, base = _serve(
         tst, tmp_path / "data", "--sweep-interval", "0", "--pickup", str(pickup),
         "--pickup-interval", "0.3",
@@ -79,6 +84,7 @@ def test_server_watches_a_pickup_folder(tst: Database, tmp_path: Path) -> None:
         page = httpx.get(
             f"{base}/products",
             params={"product_class": "L0________", "sensing_from": start.isoformat()},
+            auth=("reader", TEST_PASSWORD),
         ).json()
         assert [p["file_name"] for p in page["products"]] == [name]
     finally:
@@ -91,31 +97,43 @@ def test_server_drives_an_order_over_http(
 ) -> None:
     """A whole order through HTTP only: create, approve, plan, release; the server's own
     dispatcher runs it to COMPLETED; products and job steps with logs are served."""
+    operator = add_user(
+        tst,
+        "operator",
+        ["ORDER_MGR", "ORDER_PLANNER", "ORDER_READER", "PRODUCT_READER"],
+    )
+    approver = add_user(tst, "approver", ["ORDER_APPROVER"])
     server, base = _serve(
         tst, tst_settings.data_dir, "--sweep-interval", "0", "--dispatch-interval", "0.3"
     )
+    ops = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {operator}"})
     try:
-        order = httpx.post(
-            f"{base}/orders",
+        assert httpx.get(f"{base}/orders").status_code == 401
+        order = ops.post(
+            "/orders",
             json=tst_order_spec(
                 identifier="HTTP-1", orbits=[{"spacecraft": "TST1", "from": 1, "to": 1}]
             ),
         ).json()
         order_id = order["id"]
-        assert httpx.post(f"{base}/orders/{order_id}/approve").json()["state"] == "APPROVED"
-        assert httpx.post(f"{base}/orders/{order_id}/plan").json()["job_steps"] == 2
-        released = httpx.post(f"{base}/orders/{order_id}/release").json()
+        assert ops.post(f"/orders/{order_id}/approve").status_code == 403
+        approved = httpx.post(
+            f"{base}/orders/{order_id}/approve", headers={"Authorization": f"Bearer {approver}"}
+        )
+        assert approved.json()["state"] == "APPROVED"
+        assert ops.post(f"/orders/{order_id}/plan").json()["job_steps"] == 2
+        released = ops.post(f"/orders/{order_id}/release").json()
         assert released["result"] == {"READY": 1, "WAITING_INPUT": 1}
         deadline = time.monotonic() + 60
-        while (shown := httpx.get(f"{base}/orders/{order_id}").json())["state"] != "COMPLETED":
+        while (shown := ops.get(f"/orders/{order_id}").json())["state"] != "COMPLETED":
             assert time.monotonic() < deadline, shown
             time.sleep(0.2)
         assert [s["state"] for s in shown["job_steps_detail"]] == ["COMPLETED", "COMPLETED"]
-        (job,) = httpx.get(f"{base}/orders/{order_id}/jobs").json()
+        (job,) = ops.get(f"/orders/{order_id}/jobs").json()
         assert job["state"] == "COMPLETED"
         assert job["steps_by_state"] == {"COMPLETED": 2}
         assert job["orbit"] == 1
-        made = httpx.get(f"{base}/orders/{order_id}/products").json()
+        made = ops.get(f"/orders/{order_id}/products").json()
         assert {p["product_type"] for p in made} == {
             "L1B_______",
             "L1B_RA____",
@@ -124,22 +142,22 @@ def test_server_drives_an_order_over_http(
         }
         assert all(p["md5"] for p in made)
         step = shown["job_steps_detail"][1]
-        detail = httpx.get(f"{base}/jobsteps/{step['id']}").json()
+        detail = ops.get(f"/jobsteps/{step['id']}").json()
         assert "TST processor" in detail["log"]
         assert detail["exit_code"] == 0
-        page = httpx.get(
-            f"{base}/products",
+        page = ops.get(
+            "/products",
             params={"product_class": "L2________", "with_files": "true", "limit": 1},
         ).json()
         assert page["total"] == 1
         (l2,) = page["products"]
-        product = httpx.get(f"{base}/products/{l2['id']}").json()
+        product = ops.get(f"/products/{l2['id']}").json()
         assert product["files"][0]["md5"]
         assert {p["product_type"] for p in product["inputs"]} >= {"L1B_RA____"}
-        refused = httpx.get(f"{base}/products", params={"limit": 0})
+        refused = ops.get("/products", params={"limit": 0})
         assert refused.status_code == 422
         assert "limit" in refused.text
-        assert httpx.get(f"{base}/docs").status_code == 200
+        assert httpx.get(base.removesuffix(API_PREFIX) + "/docs").status_code == 200
     finally:
         server.terminate()
         server.wait(timeout=10)

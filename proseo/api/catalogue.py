@@ -1,15 +1,26 @@
-"""REST routes of the catalogue: missions, product classes, processors, products."""
+"""REST routes of the catalogue: missions, product classes, processors, products.
+
+A user sees its own mission only (ROOT sees all); products only of product classes whose
+visibility its reader role allows.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from proseo.api.auth import Requires
 from proseo.api.deps import DbSession
 from proseo.catalogue.missions import MissionSummary, list_missions
-from proseo.catalogue.products import ProductPage, ProductView, list_products, product_view
+from proseo.catalogue.products import (
+    ProductPage,
+    ProductView,
+    list_products,
+    product_scope,
+    product_view,
+)
 from proseo.catalogue.views import (
     MissionView,
     ProcessorRow,
@@ -20,43 +31,60 @@ from proseo.catalogue.views import (
     mission_view,
     product_class_view,
 )
+from proseo.enums import UserRole
+from proseo.errors import PermissionDeniedError
+from proseo.security.principal import Principal
 
 router = APIRouter(tags=["catalogue"])
 
+MissionReader = Annotated[Principal, Depends(Requires(UserRole.MISSION_READER))]
+ProductClassReader = Annotated[Principal, Depends(Requires(UserRole.PRODUCTCLASS_READER))]
+ProcessorReader = Annotated[Principal, Depends(Requires(UserRole.PROCESSOR_READER))]
+ProductReader = Annotated[Principal, Depends(Requires(UserRole.PRODUCT_READER))]
+
 
 @router.get("/missions")
-def get_missions(db: DbSession) -> list[MissionSummary]:
-    """All missions."""
-    return list_missions(db)
+def get_missions(db: DbSession, user: MissionReader) -> list[MissionSummary]:
+    """All missions the user may read (its own; every mission for ROOT)."""
+    return [m for m in list_missions(db) if user.is_root or m.code == user.mission]
 
 
 @router.get("/missions/{code}")
-def get_mission(code: str, db: DbSession) -> MissionView:
+def get_mission(code: str, db: DbSession, user: MissionReader) -> MissionView:
     """One mission with spacecraft, orbit range and counts."""
+    user.require(UserRole.MISSION_READER, code)
     return mission_view(db, code)
 
 
 @router.get("/missions/{code}/productclasses")
-def get_product_classes(code: str, db: DbSession) -> list[ProductClassRow]:
+def get_product_classes(
+    code: str, db: DbSession, user: ProductClassReader
+) -> list[ProductClassRow]:
     """The product classes of a mission."""
+    user.require(UserRole.PRODUCTCLASS_READER, code)
     return list_product_classes(db, code)
 
 
 @router.get("/missions/{code}/productclasses/{product_type}")
-def get_product_class(code: str, product_type: str, db: DbSession) -> ProductClassView:
+def get_product_class(
+    code: str, product_type: str, db: DbSession, user: ProductClassReader
+) -> ProductClassView:
     """One product class with components and selection rules."""
+    user.require(UserRole.PRODUCTCLASS_READER, code)
     return product_class_view(db, code, product_type)
 
 
 @router.get("/missions/{code}/processors")
-def get_processors(code: str, db: DbSession) -> list[ProcessorRow]:
+def get_processors(code: str, db: DbSession, user: ProcessorReader) -> list[ProcessorRow]:
     """Processor versions and configured processors of a mission."""
+    user.require(UserRole.PROCESSOR_READER, code)
     return list_processors(db, code)
 
 
 @router.get("/products")
 def get_products(
     db: DbSession,
+    user: ProductReader,
     mission: str | None = None,
     product_class: Annotated[str | None, Query(description="Product type.")] = None,
     sensing_from: Annotated[datetime | None, Query(description="Sensing stop after (UTC).")] = None,
@@ -65,7 +93,12 @@ def get_products(
     offset: int = 0,
     limit: int = 100,
 ) -> ProductPage:
-    """Products, newest sensing first, filtered by mission, class and sensing time, paged."""
+    """Products, newest sensing first, filtered by mission, class and sensing time, paged
+    (of the user's mission, and only of classes whose visibility its role allows)."""
+    if mission is not None:
+        user.require(UserRole.PRODUCT_READER, mission)
+    elif not user.is_root:
+        mission = user.mission
     return list_products(
         db,
         mission=mission,
@@ -75,10 +108,26 @@ def get_products(
         with_files_only=with_files,
         offset=offset,
         limit=limit,
+        visibilities=None if user.is_root else user.visible(mission),
     )
 
 
 @router.get("/products/{product_id}")
-def get_product(product_id: int, db: DbSession) -> ProductView:
+def get_product(product_id: int, db: DbSession, user: ProductReader) -> ProductView:
     """One product with files (sizes, MD5), parameters, components and lineage."""
+    mission, visibility = product_scope(db, product_id)
+    user.require(UserRole.PRODUCT_READER, mission)
+    if visibility not in user.visible(mission):
+        needed = (
+            UserRole.PRODUCT_READER_RESTRICTED
+            if visibility == "RESTRICTED"
+            else UserRole.PRODUCT_READER_ALL
+        )
+        raise PermissionDeniedError(
+            f"{needed.value} in mission {mission} is needed: product {product_id} is of a "
+            f"{visibility} product class",
+            role=needed.value,
+            mission=mission,
+            user=user.username,
+        )
     return product_view(db, product_id)

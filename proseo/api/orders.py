@@ -5,11 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from orderman.orders import OrderSpec, create_order
-from orderman.registry import RUNNABLE
+from orderman.registry import ORDER_COMMANDS, RUNNABLE
+from orderman.scope import job_step_mission, order_mission
 from orderman.service import run_command, run_plan
 from orderman.views import (
     JobRow,
@@ -23,9 +24,23 @@ from orderman.views import (
     order_products,
     order_view,
 )
+from proseo.api.auth import Requires, RequiresCommandRole
 from proseo.api.deps import DbSession, database
+from proseo.enums import UserRole
+from proseo.security.principal import Principal
 
 router = APIRouter(tags=["orders"])
+
+OrderReader = Annotated[Principal, Depends(Requires(UserRole.ORDER_READER))]
+OrderManager = Annotated[Principal, Depends(Requires(UserRole.ORDER_MGR))]
+OrderPlanner = Annotated[Principal, Depends(Requires(UserRole.ORDER_PLANNER))]
+CommandUser = Annotated[Principal, Depends(RequiresCommandRole())]
+
+
+def _in_mission(request: Request, order_id: int, user: Principal, role: UserRole) -> None:
+    with database(request).transaction() as session:
+        user.require(role, order_mission(session, order_id))
+
 
 if TYPE_CHECKING:
     Command = str
@@ -57,43 +72,58 @@ class PlanResult(BaseModel):
 
 
 @router.post("/orders", status_code=201)
-def post_order(spec: OrderSpec, db: DbSession) -> OrderRow:
-    """Create an order (state INITIAL); validation errors name the field and value."""
-    order = create_order(db, spec)
+def post_order(spec: OrderSpec, db: DbSession, user: OrderManager) -> OrderRow:
+    """Create an order (state INITIAL) created by the user; validation errors name the field
+    and value."""
+    user.require(UserRole.ORDER_MGR, spec.mission)
+    order = create_order(db, spec, user.username)
     db.flush()
     return list_orders(db, order_id=order.id)[0]
 
 
 @router.get("/orders")
-def get_orders(db: DbSession, mission: str | None = None) -> list[OrderRow]:
-    """Orders, newest first."""
+def get_orders(db: DbSession, user: OrderReader, mission: str | None = None) -> list[OrderRow]:
+    """Orders, newest first (of the user's mission; of any for ROOT)."""
+    if mission is not None:
+        user.require(UserRole.ORDER_READER, mission)
+    elif not user.is_root:
+        mission = user.mission
     return list_orders(db, mission)
 
 
 @router.get("/orders/{order_id}")
 def get_order(
-    order_id: int, db: DbSession, limit: Annotated[int, Query(ge=0, le=10_000)] = 200
+    order_id: int,
+    db: DbSession,
+    user: OrderReader,
+    limit: Annotated[int, Query(ge=0, le=10_000)] = 200,
 ) -> OrderView:
     """An order with its job steps and their states."""
+    user.require(UserRole.ORDER_READER, order_mission(db, order_id))
     return order_view(db, order_id, limit=limit)
 
 
 @router.get("/orders/{order_id}/jobs")
-def get_order_jobs(order_id: int, db: DbSession) -> list[JobRow]:
+def get_order_jobs(order_id: int, db: DbSession, user: OrderReader) -> list[JobRow]:
     """The jobs of an order with their windows, states and job steps by state."""
+    user.require(UserRole.ORDER_READER, order_mission(db, order_id))
     return order_jobs(db, order_id)
 
 
 @router.get("/orders/{order_id}/products")
-def get_order_products(order_id: int, db: DbSession) -> list[OrderProductRow]:
+def get_order_products(order_id: int, db: DbSession, user: OrderReader) -> list[OrderProductRow]:
     """The products an order made (or is making) with sizes, MD5 and lineage."""
+    user.require(UserRole.ORDER_READER, order_mission(db, order_id))
     return order_products(db, order_id)
 
 
 @router.post("/orders/{order_id}/plan")
-def post_plan(order_id: int, request: Request, dry_run: bool = False) -> PlanResult:
+def post_plan(
+    order_id: int, request: Request, user: OrderPlanner, dry_run: bool = False
+) -> PlanResult:
     """Plan the order (APPROVED -> PLANNED); ``dry_run`` writes nothing."""
-    summary = run_plan(database(request), order_id, dry_run=dry_run)
+    _in_mission(request, order_id, user, UserRole.ORDER_PLANNER)
+    summary = run_plan(database(request), order_id, dry_run=dry_run, user=user.username)
     return PlanResult(
         id=order_id,
         dry_run=dry_run,
@@ -109,10 +139,15 @@ def post_plan(order_id: int, request: Request, dry_run: bool = False) -> PlanRes
 
 @router.post("/orders/{order_id}/{command}")
 def post_command(
-    order_id: int, command: Command, request: Request, force: bool = False
+    order_id: int, command: Command, request: Request, user: CommandUser, force: bool = False
 ) -> CommandResult:
-    """Run an order command; refused with 409 and the states that allow it."""
-    order, result = run_command(database(request), order_id, str(command), force=force)
+    """Run an order command; refused with 409 and the states that allow it, with 403 without
+    the command's role (approve: ORDER_APPROVER, not the order's creator; delete: ORDER_MGR;
+    the others: ORDER_PLANNER)."""
+    _in_mission(request, order_id, user, ORDER_COMMANDS[str(command)].role)
+    order, result = run_command(
+        database(request), order_id, str(command), user=user.username, force=force
+    )
     return CommandResult(
         id=order_id,
         identifier=order.identifier,
@@ -122,6 +157,7 @@ def post_command(
 
 
 @router.get("/jobsteps/{job_step_id}")
-def get_job_step(job_step_id: int, db: DbSession) -> JobStepView:
+def get_job_step(job_step_id: int, db: DbSession, user: OrderReader) -> JobStepView:
     """A job step with its inputs, outputs and log."""
+    user.require(UserRole.ORDER_READER, job_step_mission(db, job_step_id))
     return job_step_view(db, job_step_id)

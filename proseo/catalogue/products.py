@@ -3,12 +3,14 @@ its files, parameters and lineage (the products its job step used)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from proseo.enums import Visibility
 from proseo.errors import InvalidInputError, NotFoundError
 from proseo.model import (
     Job,
@@ -100,9 +102,11 @@ def list_products(
     with_files_only: bool = False,
     offset: int = 0,
     limit: int = 100,
+    visibilities: Collection[Visibility] | None = None,
 ) -> ProductPage:
     """Products (newest sensing first) of a mission and product type whose sensing interval
-    intersects ``[sensing_from, sensing_to)`` (UTC), ``limit`` from ``offset``.
+    intersects ``[sensing_from, sensing_to)`` (UTC), ``limit`` from ``offset``; only of
+    product classes with one of ``visibilities`` when given (a reader's rights).
 
     :raises InvalidInputError: for a negative offset, a limit outside 1..10000, or
         ``sensing_to`` before ``sensing_from``.
@@ -124,6 +128,8 @@ def list_products(
         conditions.append(Product.sensing_start < sensing_to)
     if with_files_only:
         conditions.append(Product.product_files.any())
+    if visibilities is not None:
+        conditions.append(ProductClass.visibility.in_(list(visibilities)))
     base = (
         select(Product.id)
         .join(ProductClass, Product.product_class_id == ProductClass.id)
@@ -142,6 +148,22 @@ def list_products(
         .limit(limit)
     ).all()
     return ProductPage(total=total, offset=offset, products=[_row(p, code) for p, code in rows])
+
+
+def product_scope(session: Session, product_id: int) -> tuple[str, Visibility]:
+    """The mission code and product class visibility of product ``product_id``.
+
+    :raises NotFoundError: naming the id when there is no such product.
+    """
+    row = session.execute(
+        select(Mission.code, ProductClass.visibility)
+        .join(ProductClass, ProductClass.mission_id == Mission.id)
+        .join(Product, Product.product_class_id == ProductClass.id)
+        .where(Product.id == product_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no product with id {product_id}")
+    return row[0], row[1]
 
 
 def get_product(session: Session, product_id: int) -> Product:

@@ -39,6 +39,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Ingest products: files are stored, metadata catalogued, waiting job steps woken.",
     ),
+    "user": ("proseo.cli.users", "user_app", "Users of a mission: passwords, roles, lockout."),
+    "group": ("proseo.cli.users", "group_app", "Groups of users sharing roles."),
+    "token": ("proseo.cli.users", "token_app", "API tokens for scripts and the remote CLI."),
     "dispatcher": (
         "proseo.cli.dispatcher",
         "app",

@@ -30,3 +30,10 @@ def cli_context(ctx: typer.Context) -> CliContext:
     obj = ctx.find_root().obj
     assert isinstance(obj, CliContext)
     return obj
+
+
+def local_actor() -> str:
+    """Who the CLI in local mode records as the actor: ``local:<operating-system user>``."""
+    from proseo.security.principal import local_operator
+
+    return local_operator().username

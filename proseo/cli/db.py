@@ -27,6 +27,38 @@ def upgrade(
         console.print(f"database {url} already at revision {after}")
     else:
         console.print(f"database {url} upgraded from {before or 'empty'} to {after}")
+    settings = cli_context(ctx).settings
+    if settings.root_user and after == migrate.head_revision():
+        _bootstrap_root(ctx, settings.root_user)
+
+
+def _bootstrap_root(ctx: typer.Context, username: str) -> None:
+    """Create the first ROOT user from PROSEO_ROOT_USER/PROSEO_ROOT_PASSWORD, once."""
+    from sqlalchemy import select
+
+    from proseo.enums import UserRole
+    from proseo.errors import ConfigurationError
+    from proseo.model import User
+    from proseo.security.accounts import create_user
+
+    context = cli_context(ctx)
+    with context.database.transaction() as session:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            return
+        if context.settings.root_password is None:
+            raise ConfigurationError(
+                f"PROSEO_ROOT_USER is {username!r} but PROSEO_ROOT_PASSWORD is not set",
+                field="root_password",
+            )
+        create_user(
+            session,
+            username,
+            context.settings.root_password.get_secret_value(),
+            context.settings.security,
+            mission=None,
+            roles=[UserRole.ROOT],
+        )
+    console.print(f"ROOT user {username} created (from PROSEO_ROOT_USER)")
 
 
 @app.command()

@@ -11,7 +11,7 @@ import typer
 from ingestor.pickup import ScanReport, scan_once, scan_s3_once, watch
 from ingestor.service import IngestItem, ingest, metadata_from_json
 from proseo.catalogue.facilities import get_facility, storage_of_facility
-from proseo.cli.context import CliContext, cli_context
+from proseo.cli.context import CliContext, cli_context, local_actor
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console
 from proseo.errors import InvalidInputError
 from proseo.plugins import ProductMetadata, get_mission_plugin, load_mission_plugins
@@ -78,7 +78,7 @@ def ingest_command(
             )
     context = cli_context(ctx)
     storage = storage_of_facility(context.database, context.settings, facility)
-    report = ingest(context.database, storage, items, facility)
+    report = ingest(context.database, storage, items, facility, user=local_actor())
     if fmt is OutputFormat.JSON:
         console.print_json(
             json.dumps(

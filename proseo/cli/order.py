@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from orderman.registry import ORDER_COMMANDS
-from proseo.cli.context import cli_context
+from proseo.cli.context import cli_context, local_actor
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
 from proseo.errors import InvalidInputError
 
@@ -136,7 +136,7 @@ def _create(ctx: typer.Context, spec: OrderSpec) -> None:
     from orderman.orders import create_order
 
     with cli_context(ctx).database.transaction() as session:
-        order = create_order(session, spec)
+        order = create_order(session, spec, local_actor())
         console.print(f"order {order.id} ({order.identifier}) created in state {order.state.value}")
 
 
@@ -244,7 +244,9 @@ def plan(
     """Plan an order backwards through the selection rules (APPROVED -> PLANNED)."""
     from orderman.service import run_plan
 
-    summary = run_plan(cli_context(ctx).database, order_id, dry_run=dry_run, details=True)
+    summary = run_plan(
+        cli_context(ctx).database, order_id, dry_run=dry_run, details=True, user=local_actor()
+    )
     _print_plan(summary, dry_run=dry_run, limit=limit)
 
 
@@ -267,7 +269,9 @@ def _register(name: str, help_text: str, force: bool) -> None:
     def run(ctx: typer.Context, order_id: int, **options: bool) -> None:
         from orderman.service import run_command
 
-        order, result = run_command(cli_context(ctx).database, order_id, name, None, **options)
+        order, result = run_command(
+            cli_context(ctx).database, order_id, name, local_actor(), **options
+        )
         report(order_id, order, result)
 
     def with_force(

@@ -59,13 +59,14 @@ from proseo.model.states import (
     StateMachine,
     transition,
 )
-from proseo.model.users import Role, User, UserGroup
+from proseo.model.users import ApiToken, Role, User, UserGroup
 
 __all__ = [
     "JOB_STATE_MACHINE",
     "JOB_STEP_STATE_MACHINE",
     "ORDER_STATE_MACHINE",
     "STATE_MACHINES",
+    "ApiToken",
     "Base",
     "Configuration",
     "ConfigurationFile",

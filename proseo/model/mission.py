@@ -21,7 +21,8 @@ class Mission(Base):
     ``file_classes`` (e.g. ``TEST``, ``OPER``) and ``processing_modes`` (e.g. ``NRTI``,
     ``OFFL``, ``RPRO``) are the values products and orders of this mission may use;
     ``product_file_template`` is the Jinja2 template for output file names; retention
-    periods are in seconds (``None``: keep for ever).
+    periods are in seconds (``None``: keep for ever). ``allow_self_approval`` lets the user
+    who created an order approve it too (separation of duties is the default).
     """
 
     __tablename__ = "mission"
@@ -34,6 +35,7 @@ class Mission(Base):
     product_file_template: Mapped[str | None] = mapped_column(Text)
     product_retention_period_s: Mapped[int | None]
     order_retention_period_s: Mapped[int | None]
+    allow_self_approval: Mapped[bool] = mapped_column(default=False)
 
     spacecrafts: Mapped[list[Spacecraft]] = relationship(
         back_populates="mission", cascade="all, delete-orphan"

@@ -104,6 +104,8 @@ class ProcessingOrder(Base):
     dynamic_processing_parameters: Mapped[dict[str, str]] = mapped_column(default=dict)
     notification_endpoint: Mapped[str | None] = mapped_column(Text)
     has_failed_job_steps: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    approved_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     modified_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
 

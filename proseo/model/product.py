@@ -55,6 +55,7 @@ class Product(Base):
     configured_processor_id: Mapped[int | None] = fk(
         "configured_processor.id", nullable=True, ondelete="SET NULL"
     )
+    ingested_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
     product_class: Mapped[ProductClass] = relationship()

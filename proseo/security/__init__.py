@@ -1,0 +1,2 @@
+"""Users, roles and API tokens (:mod:`.accounts`) and the principal every check uses
+(:mod:`.principal`)."""
