@@ -9,12 +9,16 @@ whose manifest exists is not repeated (exit 0, or 1 if that manifest says FAILED
 dispatcher that re-submits a run it lost track of can never run the processor twice: the
 duplicate waits and then reports the first run's outcome. (If the first wrapper died without
 a manifest, the duplicate runs the step.)
+
+Everything the wrapper writes (work folder, Job Order File, logs, manifest) is private to its
+user (umask 077: folders 0700, files 0600).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +29,8 @@ from proseo.errors import ProseoError
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    if argv is None:  # a process of its own (not a caller's in-process use)
+        os.umask(0o077)
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (1, 2):
         print(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,7 +64,8 @@ from proseo.model import (
 from proseo.model.base import utc_now
 from proseo.model.states import bulk_transition
 from proseo.plugins import load_executor_class
-from proseo.storage.factory import facility_storage_settings
+from proseo.secrets import SecretBox, open_settings
+from proseo.storage.factory import facility_storage_settings, split_credentials
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +143,15 @@ class TickReport:
 
 
 def make_executor(
-    facility: ProcessingFacility, state_dir: Path, max_local: int | None = None
+    facility: ProcessingFacility,
+    state_dir: Path,
+    max_local: int | None = None,
+    box: SecretBox | None = None,
 ) -> Executor:
     """The executor plug-in ``facility.executor_kind`` configured from the facility's
     ``executor_settings``, with its capacity ``max_job_steps`` (for the local executor at
-    most ``max_local``) and a state folder of its own.
+    most ``max_local``) and a state folder of its own; secret settings are opened with
+    ``box`` (see :mod:`proseo.secrets`).
 
     :raises NotFoundError: when no executor plug-in of that kind is installed.
     :raises ConfigurationError: when it fails to load.
@@ -155,7 +161,7 @@ def make_executor(
     if facility.executor_kind == "local" and max_local is not None:
         capacity = min(capacity, max_local)
     executor: Executor = cls.from_settings(
-        dict(facility.executor_settings or {}),
+        open_settings(dict(facility.executor_settings or {}), box),
         state_dir=state_dir / f"executor-{facility.name}",
         capacity=capacity,
     )
@@ -193,7 +199,9 @@ class Dispatcher:
         """Folder of one run: ``description.json`` and ``manifest.json``."""
         return self.runs_dir / run_key
 
-    def _spec(self, run_key: str, description: JobStepDescription) -> RunSpec:
+    def _spec(
+        self, run_key: str, description: JobStepDescription, environment: dict[str, str]
+    ) -> RunSpec:
         processor = description.processor
         return RunSpec(
             run_key,
@@ -203,6 +211,7 @@ class Dispatcher:
             memory_bytes=processor.memory_bytes,
             time_limit_s=processor.max_time_s,
             image=processor.docker_image,
+            environment=environment,
         )
 
     def _executor(self, facility: ProcessingFacility) -> Executor:
@@ -219,7 +228,10 @@ class Dispatcher:
         cached = self._executors.get(facility.id)
         if cached is None or self._executor_config.get(facility.id) != config:
             cached = make_executor(
-                facility, self.settings.data_dir.resolve(), self.settings.executor.max_parallel
+                facility,
+                self.settings.data_dir.resolve(),
+                self.settings.executor.max_parallel,
+                SecretBox.from_settings(self.settings),
             )
             self._executors[facility.id] = cached
             self._executor_config[facility.id] = config
@@ -378,6 +390,7 @@ class Dispatcher:
             )
         if lost:
             specs = []
+            _, credentials = split_credentials(facility_storage_settings(facility, self.settings))
             for key in lost:
                 self._submissions.pop(key, None)
                 try:
@@ -391,7 +404,7 @@ class Dispatcher:
                         facility, *steps[key], None, f"job step description lost: {error}", report
                     )
                     continue
-                specs.append(self._spec(key, description))
+                specs.append(self._spec(key, description, credentials))
             for submission in executor.submit(specs):
                 self._track(facility, submission)
                 report.resubmitted += 1
@@ -598,17 +611,23 @@ class Dispatcher:
                 changed_by=self.name,
                 reason=f"dispatched to {locked.name}",
             )
-            storage = facility_storage_settings(locked, self.settings)
+            storage, credentials = split_credentials(
+                facility_storage_settings(locked, self.settings)
+            )
             descriptions = build_descriptions(session, ids, locked, storage, now)
             specs = []
             for description in descriptions.values():
                 folder = self.run_dir(description.run_key)
-                folder.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                folder.chmod(0o700)
                 path = folder / "description.json"
                 partial = folder / "description.json.part"
-                partial.write_text(json.dumps(description.to_dict()), encoding="utf-8")  # C encoder
+                with os.fdopen(
+                    os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w"
+                ) as out:
+                    out.write(json.dumps(description.to_dict()))  # the C encoder
                 partial.replace(path)
-                specs.append(self._spec(description.run_key, description))
+                specs.append(self._spec(description.run_key, description, credentials))
             orders = session.scalars(
                 select(Job.processing_order_id)
                 .join(JobStep, JobStep.job_id == Job.id)

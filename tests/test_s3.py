@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +27,12 @@ from proseo.db import Database
 from proseo.enums import OrderState
 from proseo.errors import ConflictError, InvalidInputError, StorageError
 from proseo.model import Product, ProductFile
+from proseo.secrets import SecretBox, seal_settings
 from proseo.storage.s3 import S3Storage
 from tests.cephcluster import CephRGW, CephUnavailable
 from tests.conftest import TST_T0, settings_for, store_catalogued_files
 from tests.test_dispatcher import _order, _released_order, _run_log
+from tests.test_secrets import planted_secret_search
 from tests.test_wrapper import tst_l1b_description
 
 
@@ -203,8 +206,20 @@ def test_wrapper_stages_from_and_to_s3(rgw: CephRGW, bucket: str, tmp_path: Path
     assert "input in.dat" in out
 
 
-def test_dispatcher_runs_an_order_on_s3(s3_facility: Database, tmp_path: Path) -> None:
+def test_dispatcher_runs_an_order_on_s3(
+    tst: Database, rgw: CephRGW, bucket: str, tmp_path: Path
+) -> None:
+    """The order completes with the S3 keys sealed in the database: the wrapper gets them
+    through its environment only; no file of the data directory and no database row holds
+    the secret key; run folders are 0700, descriptions 0600."""
+    s3_facility = tst
     settings = settings_for(tmp_path, s3_facility)
+    box = SecretBox.from_settings(settings, create=True)
+    assert box is not None
+    with s3_facility.transaction() as session:  # stored sealed from the start
+        default_facility(session).storage_settings = seal_settings(
+            _settings(rgw, bucket, prefix="archive"), box
+        )
     store_catalogued_files(s3_facility, settings)  # the TST inputs, into the bucket
     order_id = _released_order(
         s3_facility, dynamic_processing_parameters={"tstRunLog": str(_run_log(tmp_path))}
@@ -222,6 +237,13 @@ def test_dispatcher_runs_an_order_on_s3(s3_facility: Database, tmp_path: Path) -
     for file in outputs:
         key = f"{file.file_path}/{file.product_file_name}"
         assert storage.stat(key).md5 == file.checksum
+    assert planted_secret_search(s3_facility, settings, [], rgw.secret_key) == []
+    descriptions = list(settings.data_dir.rglob("description.json"))
+    assert len(descriptions) == 4
+    for description in descriptions:
+        assert stat.S_IMODE(description.stat().st_mode) == 0o600
+        assert stat.S_IMODE(description.parent.stat().st_mode) == 0o700
+        assert rgw.access_key not in description.read_text()
 
 
 def test_s3_pickup_prefix_ingests_good_objects_and_sets_bad_ones_aside(

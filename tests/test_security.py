@@ -69,7 +69,7 @@ def unprotected_routes(app: FastAPI) -> list[str]:
 def test_every_route_is_versioned_and_declares_a_role(tmp_path: Path) -> None:
     app = create_app(load_settings(data_dir=tmp_path))
     routes = api_routes(app)
-    assert len(routes) >= 18
+    assert len(routes) >= 19
     assert [p for p in app.openapi()["paths"] if not p.startswith(API_PREFIX + "/")] == []
     assert unprotected_routes(app) == []
     public = [p for p, r in routes if PUBLIC in [d.call for d in r.dependant.dependencies]]
@@ -112,6 +112,7 @@ def _matrix() -> list[Case]:
     R = UserRole  # noqa: N806  (read like a table)
     return [
         Case("GET", "/missions", R.MISSION_READER, listing=True),
+        Case("GET", "/facilities", R.FACILITY_READER, listing=True),
         Case("GET", "/missions/TST", R.MISSION_READER),
         Case("GET", "/missions/TST/productclasses", R.PRODUCTCLASS_READER),
         Case("GET", "/missions/TST/productclasses/L2________", R.PRODUCTCLASS_READER),

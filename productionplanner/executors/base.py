@@ -9,7 +9,7 @@ dispatcher finds its runs again instead of starting them twice.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +37,10 @@ class RunSpec:
     memory_bytes: int | None = None
     time_limit_s: int | None = None
     image: str | None = None  # container image of the processor (container executors)
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Credentials for the run's process environment (e.g. ``AWS_SECRET_ACCESS_KEY``); never
+    written to a file. Process executors pass them on; container executors take them from
+    a secret of their own settings instead."""
 
 
 @dataclass(frozen=True)

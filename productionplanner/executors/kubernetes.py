@@ -41,9 +41,14 @@ def job_manifest(
     claim_name: str | None = None,
     host_path: str | None = None,
     service_account: str | None = None,
+    credentials_secret: str | None = None,
     ttl_after_finished_s: int = 86_400,
 ) -> dict[str, Any]:
     """The batch/v1 Job of one run (plain data, as ``kubectl apply`` would take it).
+
+    Credentials never go into the Job: with ``credentials_secret`` the container takes its
+    environment (e.g. ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``) from that Secret;
+    ``spec.environment`` is not used.
 
     Resources: ``spec.cpus`` CPUs and ``spec.memory_bytes`` bytes (as Mi) as requests and
     limits; ``activeDeadlineSeconds`` is the run's time limit plus two minutes.
@@ -64,6 +69,8 @@ def job_manifest(
         "resources": {"requests": resources, "limits": dict(resources)},
         "env": [{"name": "PROSEO_RUN_KEY", "value": spec.run_key}],
     }
+    if credentials_secret:
+        container["envFrom"] = [{"secretRef": {"name": credentials_secret}}]
     pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     if service_account:
         pod["serviceAccountName"] = service_account
@@ -123,6 +130,7 @@ class KubernetesExecutor:
         claim_name: str | None = None,
         host_path: str | None = None,
         service_account: str | None = None,
+        credentials_secret: str | None = None,
         api_client: Any = None,
         kubeconfig: str | None = None,
     ) -> None:
@@ -147,6 +155,7 @@ class KubernetesExecutor:
         self.claim_name = claim_name
         self.host_path = host_path
         self.service_account = service_account
+        self.credentials_secret = credentials_secret
 
     @classmethod
     def from_settings(
@@ -155,7 +164,8 @@ class KubernetesExecutor:
         """From a facility's executor settings: ``namespace``, ``image``, ``python``,
         ``claim_name`` or ``host_path`` (the data directory's volume), ``data_dir`` (where
         it is mounted; default: this machine's data directory), ``service_account``,
-        ``kubeconfig``."""
+        ``kubeconfig``, ``credentials_secret`` (a Secret whose keys become the wrapper's
+        environment: the storage credentials)."""
         return cls(
             namespace=str(settings.get("namespace", "default")),
             image=settings.get("image"),
@@ -165,6 +175,7 @@ class KubernetesExecutor:
             host_path=settings.get("host_path"),
             service_account=settings.get("service_account"),
             kubeconfig=settings.get("kubeconfig"),
+            credentials_secret=settings.get("credentials_secret"),
         )
 
     def manifest(self, spec: RunSpec) -> dict[str, Any]:
@@ -187,6 +198,7 @@ class KubernetesExecutor:
             claim_name=self.claim_name,
             host_path=self.host_path,
             service_account=self.service_account,
+            credentials_secret=self.credentials_secret,
         )
 
     def _jobs(self) -> dict[str, Any]:

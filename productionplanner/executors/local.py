@@ -100,8 +100,11 @@ class LocalExecutor:
                 continue
             if free <= 0:
                 break
-            folder.mkdir(parents=True, exist_ok=True)
-            with (folder / "wrapper.log").open("ab") as log:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with os.fdopen(
+                os.open(folder / "wrapper.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+                "ab",
+            ) as log:
                 child = subprocess.Popen(
                     [
                         self.python,
@@ -113,6 +116,7 @@ class LocalExecutor:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    env={**os.environ, **spec.environment},
                 )
             self._children[spec.run_key] = child
             (folder / "pid").write_text(f"{child.pid} {_proc_start_time(child.pid) or 0}")

@@ -113,9 +113,12 @@ class SlurmExecutor:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _run(self, args: list[str], stdin: str | None = None) -> str:
+    def _run(
+        self, args: list[str], stdin: str | None = None, extra: Mapping[str, str] | None = None
+    ) -> str:
+        env = {**self.env, **extra} if extra else self.env
         result = subprocess.run(
-            args, input=stdin, env=self.env, capture_output=True, text=True, check=False
+            args, input=stdin, env=env, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
             raise ExecutorError(
@@ -196,7 +199,8 @@ class SlurmExecutor:
         for group in groups.values():
             if len(group) == 1:
                 script = f"#!/bin/sh\nexec {self._wrapper(group[0])}\n"
-                job_id = self._run(self._sbatch_args(group[0], 1), script).strip().split(";")[0]
+                job_id = self._run(self._sbatch_args(group[0], 1), script, group[0].environment)
+                job_id = job_id.strip().split(";")[0]
                 made = [Submission(group[0].run_key, job_id)]
             else:
                 cases = "".join(
@@ -207,7 +211,9 @@ class SlurmExecutor:
                     '#!/bin/sh\ncase "$SLURM_ARRAY_TASK_ID" in\n'
                     f"{cases}  *) echo unknown array task >&2; exit 2 ;;\nesac\n"
                 )
-                job_id = self._run(self._sbatch_args(group[0], len(group)), script)
+                job_id = self._run(
+                    self._sbatch_args(group[0], len(group)), script, group[0].environment
+                )
                 job_id = job_id.strip().split(";")[0]
                 made = [
                     Submission(spec.run_key, f"{job_id}_{index}")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 
 from proseo.api.auth import Requires
 from proseo.api.deps import DbSession
+from proseo.catalogue.facilities import FacilityRow, list_facilities
 from proseo.catalogue.missions import MissionSummary, list_missions
 from proseo.catalogue.products import (
     ProductPage,
@@ -41,6 +42,14 @@ MissionReader = Annotated[Principal, Depends(Requires(UserRole.MISSION_READER))]
 ProductClassReader = Annotated[Principal, Depends(Requires(UserRole.PRODUCTCLASS_READER))]
 ProcessorReader = Annotated[Principal, Depends(Requires(UserRole.PROCESSOR_READER))]
 ProductReader = Annotated[Principal, Depends(Requires(UserRole.PRODUCT_READER))]
+FacilityReader = Annotated[Principal, Depends(Requires(UserRole.FACILITY_READER))]
+
+
+@router.get("/facilities")
+def get_facilities(db: DbSession, _user: FacilityReader) -> list[FacilityRow]:
+    """Processing facilities with executor, storage and capacity (secret settings masked;
+    facilities serve every mission)."""
+    return list_facilities(db)
 
 
 @router.get("/missions")

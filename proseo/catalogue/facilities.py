@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -9,6 +12,7 @@ from proseo.config import Settings
 from proseo.db import Database
 from proseo.errors import InvalidInputError
 from proseo.model import ProcessingFacility
+from proseo.secrets import masked
 from proseo.storage import Storage
 from proseo.storage.factory import facility_storage_settings, open_storage
 
@@ -55,3 +59,37 @@ def storage_of_facility(database: Database, settings: Settings, name: str | None
     with database.transaction() as session:
         described = facility_storage_settings(get_facility(session, name, "facility"), settings)
     return open_storage(described)
+
+
+class FacilityRow(BaseModel):
+    """One processing facility as shown to operators (secret settings masked)."""
+
+    name: str
+    state: str
+    executor: str
+    executor_settings: dict[str, Any]
+    storage: str
+    storage_settings: dict[str, Any]
+    max_job_steps: int
+
+
+def facility_row(facility: ProcessingFacility) -> FacilityRow:
+    """``facility`` for output: its secret settings masked (:func:`proseo.secrets.masked`)."""
+    return FacilityRow(
+        name=facility.name,
+        state=facility.state.value,
+        executor=facility.executor_kind,
+        executor_settings=masked(facility.executor_settings or {}),
+        storage=facility.storage_type.value,
+        storage_settings=masked(facility.storage_settings or {}),
+        max_job_steps=facility.max_job_steps,
+    )
+
+
+def list_facilities(session: Session) -> list[FacilityRow]:
+    """Every facility by name (the embedded default created on first use)."""
+    default_facility(session)
+    return [
+        facility_row(f)
+        for f in session.scalars(select(ProcessingFacility).order_by(ProcessingFacility.name))
+    ]

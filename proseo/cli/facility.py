@@ -6,43 +6,24 @@ import json
 from typing import Any
 
 import typer
-from pydantic import BaseModel
 from sqlalchemy import select
 
-from proseo.catalogue.facilities import DEFAULT_FACILITY, default_facility
+from proseo.catalogue.facilities import (
+    DEFAULT_FACILITY,
+    default_facility,
+    facility_row,
+    list_facilities,
+)
 from proseo.cli.context import cli_context
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render
 from proseo.enums import FacilityState, StorageType
 from proseo.errors import InvalidInputError, ProseoError
 from proseo.model import ProcessingFacility
 from proseo.plugins import load_executor_class
+from proseo.secrets import SecretBox, check_not_masked, masked, seal_settings
 
 app = typer.Typer(help="Processing facilities: executor, storage, capacity.", no_args_is_help=True)
 console = make_console()
-
-
-class FacilityRow(BaseModel):
-    """One facility (``proseo facility list``)."""
-
-    name: str
-    state: str
-    executor: str
-    executor_settings: dict[str, Any]
-    storage: str
-    storage_settings: dict[str, Any]
-    max_job_steps: int
-
-
-def _row(facility: ProcessingFacility) -> FacilityRow:
-    return FacilityRow(
-        name=facility.name,
-        state=facility.state.value,
-        executor=facility.executor_kind,
-        executor_settings=dict(facility.executor_settings or {}),
-        storage=facility.storage_type.value,
-        storage_settings=dict(facility.storage_settings or {}),
-        max_job_steps=facility.max_job_steps,
-    )
 
 
 def _settings(option: str, value: str | None) -> dict[str, Any] | None:
@@ -61,11 +42,7 @@ def _settings(option: str, value: str | None) -> dict[str, Any] | None:
 def facility_list(ctx: typer.Context, fmt: OutputFormat = FORMAT_OPTION) -> None:
     """List processing facilities (the embedded default 'localhost' is created on first use)."""
     with cli_context(ctx).database.transaction() as session:
-        default_facility(session)
-        rows = [
-            _row(f)
-            for f in session.scalars(select(ProcessingFacility).order_by(ProcessingFacility.name))
-        ]
+        rows = list_facilities(session)
     render(rows, fmt, title="Processing facilities")
 
 
@@ -90,9 +67,27 @@ def facility_set(
     ),
     state: str | None = typer.Option(None, "--state", help="RUNNING, STOPPED or DISABLED."),
 ) -> None:
-    """Create or change a facility; the dispatcher picks the change up in its next round."""
+    """Create or change a facility; the dispatcher picks the change up in its next round.
+
+    Secret settings (secret_key, password, token, ...) are sealed with the installation's
+    key before they are stored, or given as references: "env:NAME" or "file:PATH"."""
+    context = cli_context(ctx)
     parsed_executor = _settings("--executor-settings", executor_settings)
     parsed_storage = _settings("--storage-settings", storage_settings)
+    box = None
+    for option, parsed in (
+        ("--executor-settings", parsed_executor),
+        ("--storage-settings", parsed_storage),
+    ):
+        if parsed is not None:
+            check_not_masked(parsed, option)
+            if masked(parsed) != parsed:
+                box = box or SecretBox.from_settings(context.settings, create=True)
+    if box is not None:
+        if parsed_executor is not None:
+            parsed_executor = seal_settings(parsed_executor, box)
+        if parsed_storage is not None:
+            parsed_storage = seal_settings(parsed_storage, box)
     if executor is not None:
         try:
             load_executor_class(executor)
@@ -100,7 +95,7 @@ def facility_set(
             raise InvalidInputError("--executor", executor, error.message) from None
     if capacity is not None and capacity < 1:
         raise InvalidInputError("--capacity", capacity, "must be at least 1")
-    with cli_context(ctx).database.transaction() as session:
+    with context.database.transaction() as session:
         if name == DEFAULT_FACILITY:
             facility = default_facility(session)
         else:
@@ -130,5 +125,5 @@ def facility_set(
                     "--state", state, "expected RUNNING, STOPPED or DISABLED"
                 ) from None
         session.flush()
-        row = _row(facility)
+        row = facility_row(facility)
     render([row], OutputFormat.TABLE, title=f"Facility {row.name}")

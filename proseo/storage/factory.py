@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proseo.errors import ConfigurationError
+from proseo.secrets import SecretBox, open_settings, without_secrets
 from proseo.storage.base import Storage
 from proseo.storage.posix import PosixStorage
 
@@ -42,8 +43,14 @@ def default_storage_settings(settings: Settings) -> dict[str, Any]:
 
 def facility_storage_settings(facility: ProcessingFacility, settings: Settings) -> dict[str, Any]:
     """The facility's ``storage_settings`` when it has any (kind from them or from its
-    ``storage_type``; a POSIX root made absolute), else the process's default storage."""
+    ``storage_type``; a POSIX root made absolute; sealed secrets opened and references
+    resolved, see :mod:`proseo.secrets`), else the process's default storage.
+
+    :raises ConfigurationError: when a secret cannot be opened or resolved.
+    """
     own = dict(facility.storage_settings or {})
+    if own:
+        own = open_settings(own, SecretBox.from_settings(settings))
     if not own:
         return default_storage_settings(settings)
     kind = str(own.pop("kind", facility.storage_type.value)).lower()
@@ -53,6 +60,27 @@ def facility_storage_settings(facility: ProcessingFacility, settings: Settings) 
             "root": str(Path(own.get("root", settings.storage_root)).resolve()),
         }
     return {"kind": kind, **own}
+
+
+CREDENTIAL_VARIABLES = {"access_key": "AWS_ACCESS_KEY_ID", "secret_key": "AWS_SECRET_ACCESS_KEY"}
+"""Storage settings that an execution node takes from its environment, and the variables
+(boto3's own) that carry them."""
+
+
+def split_credentials(described: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Storage settings without credentials (for a job step description file) and the
+    credentials as environment variables (for the run's process environment only).
+
+    S3 keys are taken out together (boto3 refuses half a key pair); any other secret
+    setting is left out of the description.
+    """
+    env = {
+        variable: str(described[key])
+        for key, variable in CREDENTIAL_VARIABLES.items()
+        if described.get(key)
+    }
+    plain = {k: v for k, v in described.items() if k not in CREDENTIAL_VARIABLES}
+    return without_secrets(plain), env
 
 
 def open_storage(described: dict[str, Any]) -> Storage:
