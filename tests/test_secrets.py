@@ -89,7 +89,7 @@ def test_key_file_is_made_private_once(tmp_path: Path) -> None:
 
 def _texts_of_database(database: Database) -> str:
     """Every row of every table as text (what a dump of the database would show)."""
-    parts = []
+    parts: list[str] = []
     with database.transaction() as session:
         for table in Base.metadata.sorted_tables:
             parts.extend(str(tuple(row)) for row in session.execute(select(table)))
