@@ -77,6 +77,28 @@ class IngestReport:
         return sum(1 for o in self.outcomes if o.status == "ingested")
 
 
+def metadata_to_json(metadata: ProductMetadata) -> str:
+    """``metadata`` as the JSON :func:`metadata_from_json` reads (what the remote CLI sends
+    with an upload)."""
+
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.isoformat()
+
+    return json.dumps(
+        {
+            "product_type": metadata.product_type,
+            "sensing_start": iso(metadata.sensing_start),
+            "sensing_stop": iso(metadata.sensing_stop),
+            "generation_time": iso(metadata.generation_time),
+            "spacecraft": metadata.spacecraft_code,
+            "orbit_number": metadata.orbit_number,
+            "file_class": metadata.file_class,
+            "mode": metadata.mode,
+            "parameters": dict(metadata.parameters),
+        }
+    )
+
+
 def metadata_from_json(text: str, field: str = "metadata") -> ProductMetadata:
     """Product metadata from JSON: ``product_type``, ``sensing_start``, ``sensing_stop``
     (ISO 8601 with time zone), optional ``generation_time``, ``spacecraft``,

@@ -183,3 +183,12 @@ def http_status_for(error: ProseoError) -> int:
 def exit_code_for(error: ProseoError) -> int:
     """The CLI exit code for ``error`` (walks its class hierarchy; 1 if unmapped)."""
     return _lookup(EXIT_CODES, error)
+
+
+def error_category(error: ProseoError) -> str:
+    """The name of the nearest class of this module in ``error``'s hierarchy (what a remote
+    client rebuilds, so that its exit codes equal the local ones)."""
+    for cls in type(error).__mro__:
+        if cls.__module__ == __name__:
+            return cls.__name__
+    return ProseoError.__name__

@@ -8,6 +8,7 @@
 # Run it again: nothing is produced twice (ingestion and planning reuse what exists).
 source "$(dirname "$0")/bootstrap.sh"
 export PROSEO_DATA_DIR="${PROSEO_DATA_DIR:-$ROOT/proseo-data}"
+export PROSEO_LOCAL=1  # the embedded default, even when this user is logged in to a server
 WINDOW_START="${DEMO_START:-2001-01-01T00:00:00Z}"
 WINDOW_STOP="${DEMO_STOP:-2014-01-01T00:00:00Z}"
 

@@ -44,6 +44,18 @@ _counter = itertools.count()
 _pg_outcomes: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_login_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI under test never sees the developer's own login profile (remote mode)."""
+    before = os.environ.get("PROSEO_CONFIG_DIR")
+    os.environ["PROSEO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("proseo-config"))
+    yield
+    if before is None:
+        os.environ.pop("PROSEO_CONFIG_DIR", None)
+    else:
+        os.environ["PROSEO_CONFIG_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """URL of a PostgreSQL server the tests may create databases on."""

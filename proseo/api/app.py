@@ -2,8 +2,8 @@
 
 Every route lives under :data:`API_PREFIX` and declares the role it needs
 (:mod:`proseo.api.auth`). Errors of the project's hierarchy become JSON ``{"error": class
-name, "message": ..., "details": {...}}`` with the status from
-:data:`proseo.errors.HTTP_STATUS`; a 401 carries ``WWW-Authenticate``.
+name, "category": its class in proseo.errors, "message": ..., "details": {...}}`` with the
+status from :data:`proseo.errors.HTTP_STATUS`; a 401 carries ``WWW-Authenticate``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from proseo import __version__
 from proseo.config import Settings
 from proseo.db import Database
-from proseo.errors import AuthenticationError, ProseoError, http_status_for
+from proseo.errors import AuthenticationError, ProseoError, error_category, http_status_for
 
 API_PREFIX = "/api/v1"
 """The versioned prefix of every REST route."""
@@ -23,6 +23,7 @@ API_PREFIX = "/api/v1"
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """The REST API on the database the settings name (or on ``database``)."""
+    from proseo.api.accounts import router as accounts_router
     from proseo.api.auth import PUBLIC
     from proseo.api.catalogue import router as catalogue_router
     from proseo.api.ingestion import router as ingestion_router
@@ -48,6 +49,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
             status_code=http_status_for(error),
             content={
                 "error": type(error).__name__,
+                "category": error_category(error),
                 "message": error.message,
                 "details": {k: v for k, v in error.details.items() if k != "value"}
                 | ({"value": error.details["value"]} if "value" in error.details else {}),
@@ -62,7 +64,13 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         """Liveness: the service answers (no login needed)."""
         return {"status": "ok", "version": __version__}
 
-    app.state.routers = [health, catalogue_router, orders_router, ingestion_router]
+    app.state.routers = [
+        health,
+        accounts_router,
+        catalogue_router,
+        orders_router,
+        ingestion_router,
+    ]
     for router in app.state.routers:
         app.include_router(router, prefix=API_PREFIX)
     return app

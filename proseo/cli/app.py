@@ -7,6 +7,7 @@ from :data:`proseo.errors.EXIT_CODES`.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "user": ("proseo.cli.users", "user_app", "Users of a mission: passwords, roles, lockout."),
     "group": ("proseo.cli.users", "group_app", "Groups of users sharing roles."),
     "token": ("proseo.cli.users", "token_app", "API tokens for scripts and the remote CLI."),
+    "login": ("proseo.cli.login", "login_app", "Log in to a proseo server (remote mode)."),
+    "logout": ("proseo.cli.login", "logout_app", "Log out of the server (local mode again)."),
     "dispatcher": (
         "proseo.cli.dispatcher",
         "app",
@@ -53,8 +56,11 @@ imported only when that sub-command runs (or shows its own help), so ``proseo --
 every command pay only for what they use."""
 
 
-SINGLE = {"ingest"}
+SINGLE = {"ingest", "login", "logout"}
 """Sub-commands that are one command (not a group of commands)."""
+
+LOCAL_ONLY = {"db", "serve", "dispatcher", "user", "group", "token", "login", "logout"}
+"""Sub-commands that always act on this machine (a login profile does not redirect them)."""
 
 
 class _LazyGroup(TyperGroup):
@@ -111,15 +117,26 @@ def root(
     database_url: str | None = typer.Option(
         None, "--database-url", help="SQLAlchemy URL (default: SQLite file in the data directory)."
     ),
+    local: bool = typer.Option(
+        False, "--local", help="Use the database directly even when logged in to a server."
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
-    """Settings come from PROSEO_* environment variables; these options override them."""
+    """Settings come from PROSEO_* environment variables; these options override them.
+    After 'proseo login' commands go to that server, unless --local, --data-dir or
+    --database-url is given or PROSEO_LOCAL=1."""
     from proseo.cli.context import CliContext
     from proseo.config import load_settings
 
-    ctx.obj = CliContext(load_settings(data_dir=data_dir, database_url=database_url))
+    profile = None
+    stays_local = local or data_dir or database_url or os.environ.get("PROSEO_LOCAL") == "1"
+    if not stays_local and ctx.invoked_subcommand not in LOCAL_ONLY:
+        from proseo.cli.remote import load_profile
+
+        profile = load_profile()
+    ctx.obj = CliContext(load_settings(data_dir=data_dir, database_url=database_url), profile)
 
 
 @app.command()

@@ -1,28 +1,57 @@
-"""What every CLI command gets: the settings of this process and, when needed, the database."""
+"""What every CLI command gets: the settings of this process and, when needed, the database
+(local mode) or the REST client of the server logged in to (remote mode)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
 from proseo.config import Settings
 from proseo.db import Database
+from proseo.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from proseo.cli.remote import RemoteClient, RemoteProfile
 
 
 @dataclass
 class CliContext:
-    """Settings built once in the root callback; the database opened on first use."""
+    """Settings built once in the root callback; the database opened on first use; the
+    login profile when the CLI runs in remote mode."""
 
     settings: Settings
+    profile: RemoteProfile | None = None
     _database: Database | None = field(default=None, repr=False)
+    _client: RemoteClient | None = field(default=None, repr=False)
 
     @property
     def database(self) -> Database:
-        """The database the settings name (connected lazily)."""
+        """The database the settings name (connected lazily).
+
+        :raises ConfigurationError: in remote mode (this command needs direct access).
+        """
+        if self.profile is not None:
+            raise ConfigurationError(
+                f"this command needs direct database access and the CLI is logged in to "
+                f"{self.profile.url}; run it with --local on the control node, or "
+                "'proseo logout'"
+            )
         if self._database is None:
             self._database = Database.from_settings(self.settings)
         return self._database
+
+    @property
+    def remote(self) -> RemoteClient | None:
+        """The REST client of the server logged in to, or ``None`` in local mode."""
+        if self.profile is None:
+            return None
+        if self._client is None:
+            from proseo.cli.remote import RemoteClient
+
+            self._client = RemoteClient(self.profile.url, self.profile.token)
+        return self._client
 
 
 def cli_context(ctx: typer.Context) -> CliContext:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from proseo.catalogue.facilities import (
     DEFAULT_FACILITY,
+    FacilityRow,
     default_facility,
     facility_row,
     list_facilities,
@@ -41,8 +42,12 @@ def _settings(option: str, value: str | None) -> dict[str, Any] | None:
 @app.command("list")
 def facility_list(ctx: typer.Context, fmt: OutputFormat = FORMAT_OPTION) -> None:
     """List processing facilities (the embedded default 'localhost' is created on first use)."""
-    with cli_context(ctx).database.transaction() as session:
-        rows = list_facilities(session)
+    remote = cli_context(ctx).remote
+    if remote is not None:
+        rows = [FacilityRow.model_validate(r) for r in remote.get("/facilities")]
+    else:
+        with cli_context(ctx).database.transaction() as session:
+            rows = list_facilities(session)
     render(rows, fmt, title="Processing facilities")
 
 

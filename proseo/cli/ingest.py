@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -9,10 +10,18 @@ from pathlib import Path
 import typer
 
 from ingestor.pickup import ScanReport, scan_once, scan_s3_once, watch
-from ingestor.service import IngestItem, ingest, metadata_from_json
+from ingestor.service import (
+    IngestItem,
+    IngestOutcome,
+    IngestReport,
+    ingest,
+    metadata_from_json,
+    metadata_to_json,
+)
 from proseo.catalogue.facilities import get_facility, storage_of_facility
 from proseo.cli.context import CliContext, cli_context, local_actor
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console
+from proseo.cli.remote import RemoteClient
 from proseo.errors import InvalidInputError
 from proseo.plugins import ProductMetadata, get_mission_plugin, load_mission_plugins
 from proseo.storage.factory import default_storage_settings, facility_storage_settings
@@ -77,8 +86,13 @@ def ingest_command(
                 "paths", [str(p) for p in paths], "no product a mission plug-in recognises"
             )
     context = cli_context(ctx)
-    storage = storage_of_facility(context.database, context.settings, facility)
-    report = ingest(context.database, storage, items, facility, user=local_actor())
+    if context.remote is not None:
+        if facility is not None:
+            raise InvalidInputError("--facility", facility, "is for local mode (use --local)")
+        report = _ingest_remote(context.remote, items)
+    else:
+        storage = storage_of_facility(context.database, context.settings, facility)
+        report = ingest(context.database, storage, items, facility, user=local_actor())
     if fmt is OutputFormat.JSON:
         console.print_json(
             json.dumps(
@@ -99,6 +113,22 @@ def ingest_command(
         f"{report.ingested} ingested, {len(report.outcomes) - report.ingested} already "
         f"there; {report.woken} waiting job steps became READY"
     )
+
+
+def _ingest_remote(remote: RemoteClient, items: list[IngestItem]) -> IngestReport:
+    """Upload each product to the server (one request, one transaction per product)."""
+    report = IngestReport()
+    for item in items:
+        with contextlib.ExitStack() as stack:
+            files = [("files", (p.name, stack.enter_context(p.open("rb")))) for p in item.files]
+            answer = remote.post(
+                f"/ingest/{item.mission}",
+                data={"metadata": metadata_to_json(item.metadata)},
+                files=files,
+            )
+        report.outcomes.extend(IngestOutcome(**o) for o in answer["products"])
+        report.woken += int(answer["woken"])
+    return report
 
 
 def _print_scan(report: ScanReport) -> None:

@@ -10,7 +10,7 @@ import typer
 
 from proseo.catalogue import missions
 from proseo.catalogue.sync import SyncReport, export_mission, sync_mission
-from proseo.catalogue.views import mission_view
+from proseo.catalogue.views import MissionView, mission_view
 from proseo.cli.context import cli_context
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
 from proseo.definitions import dump_definition, load_definition
@@ -55,16 +55,24 @@ def _print_report(report: SyncReport) -> None:
 @app.command("list")
 def list_(ctx: typer.Context, fmt: OutputFormat = FORMAT_OPTION) -> None:
     """List the missions."""
-    with cli_context(ctx).database.transaction() as session:
-        rows = missions.list_missions(session)
+    remote = cli_context(ctx).remote
+    if remote is not None:
+        rows = [missions.MissionSummary.model_validate(r) for r in remote.get("/missions")]
+    else:
+        with cli_context(ctx).database.transaction() as session:
+            rows = missions.list_missions(session)
     render(rows, fmt, title="Missions")
 
 
 @app.command()
 def show(ctx: typer.Context, code: str, fmt: OutputFormat = FORMAT_OPTION) -> None:
     """Show a mission: spacecraft and orbits, counts of classes, processors and products."""
-    with cli_context(ctx).database.transaction() as session:
-        view = mission_view(session, code)
+    remote = cli_context(ctx).remote
+    if remote is not None:
+        view = MissionView.model_validate(remote.get(f"/missions/{code}"))
+    else:
+        with cli_context(ctx).database.transaction() as session:
+            view = mission_view(session, code)
     if fmt is OutputFormat.JSON:
         render([view], fmt, title="Mission")
         return

@@ -135,6 +135,11 @@ def create(
 def _create(ctx: typer.Context, spec: OrderSpec) -> None:
     from orderman.orders import create_order
 
+    remote = cli_context(ctx).remote
+    if remote is not None:
+        made = remote.post("/orders", json=spec.model_dump(mode="json", by_alias=True))
+        console.print(f"order {made['id']} ({made['identifier']}) created in state {made['state']}")
+        return
     with cli_context(ctx).database.transaction() as session:
         order = create_order(session, spec, local_actor())
         console.print(f"order {order.id} ({order.identifier}) created in state {order.state.value}")
@@ -147,10 +152,14 @@ def list_(
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """List processing orders, newest first."""
-    from orderman.views import list_orders
+    from orderman.views import OrderRow, list_orders
 
-    with cli_context(ctx).database.transaction() as session:
-        rows = list_orders(session, mission)
+    remote = cli_context(ctx).remote
+    if remote is not None:
+        rows = [OrderRow.model_validate(r) for r in remote.get("/orders", mission=mission)]
+    else:
+        with cli_context(ctx).database.transaction() as session:
+            rows = list_orders(session, mission)
     render(
         rows,
         fmt,
@@ -179,11 +188,20 @@ def show(
     ),
 ) -> None:
     """Show an order: its state, jobs and job steps with states, inputs and durations."""
-    from orderman.views import order_products, order_view
+    from orderman.views import OrderProductRow, OrderView, order_products, order_view
 
-    with cli_context(ctx).database.transaction() as session:
-        view = order_view(session, order_id, limit=limit)
-        made = order_products(session, order_id) if products else []
+    remote = cli_context(ctx).remote
+    if remote is not None:
+        view = OrderView.model_validate(remote.get(f"/orders/{order_id}", limit=limit))
+        made = (
+            [OrderProductRow.model_validate(r) for r in remote.get(f"/orders/{order_id}/products")]
+            if products
+            else []
+        )
+    else:
+        with cli_context(ctx).database.transaction() as session:
+            view = order_view(session, order_id, limit=limit)
+            made = order_products(session, order_id) if products else []
     if fmt is OutputFormat.JSON:
         document = view.model_dump(mode="json")
         if products:
@@ -244,6 +262,19 @@ def plan(
     """Plan an order backwards through the selection rules (APPROVED -> PLANNED)."""
     from orderman.service import run_plan
 
+    remote = cli_context(ctx).remote
+    if remote is not None:  # the server sends the summary, not the job steps in detail
+        done = remote.post(f"/orders/{order_id}/plan", params={"dry_run": dry_run})
+        head = "dry run, nothing written: " if dry_run else ""
+        console.print(
+            f"{head}{done['jobs']} jobs, {done['job_steps']} job steps, "
+            f"{done['product_queries']} product queries ({done['unsatisfied_queries']} "
+            f"mandatory unsatisfied), {done['skipped_existing']} job windows already "
+            f"produced; {done['seconds']:.2f} s"
+        )
+        for product_type, count in sorted(done["steps_per_class"].items()):
+            console.print(f"  {product_type}: {count} job steps")
+        return
     summary = run_plan(
         cli_context(ctx).database, order_id, dry_run=dry_run, details=True, user=local_actor()
     )
@@ -253,26 +284,29 @@ def plan(
 def _register(name: str, help_text: str, force: bool) -> None:
     """A CLI command for the registry's order command ``name``."""
 
-    def report(order_id: int, order: object, result: object) -> None:
-        from proseo.model import ProcessingOrder
-
-        assert isinstance(order, ProcessingOrder)
+    def report(order_id: int, identifier: str, state: str | None, result: object) -> None:
         if name == "suspend":
             extra = f"; {result} job steps still running" if result else ""
         else:
             extra = f" ({result})" if isinstance(result, dict | int) and result else ""
+        if name == "delete":
+            console.print(f"order {order_id} ({identifier}): deleted")
+            return
         done = "suspended" if name == "suspend" else f"{name} done"
-        console.print(
-            f"order {order_id} ({order.identifier}): {done}, now {order.state.value}{extra}"
-        )
+        console.print(f"order {order_id} ({identifier}): {done}, now {state}{extra}")
 
     def run(ctx: typer.Context, order_id: int, **options: bool) -> None:
         from orderman.service import run_command
 
+        remote = cli_context(ctx).remote
+        if remote is not None:
+            done = remote.post(f"/orders/{order_id}/{name}", params=options)
+            report(order_id, done["identifier"], done["state"], done["result"])
+            return
         order, result = run_command(
             cli_context(ctx).database, order_id, name, local_actor(), **options
         )
-        report(order_id, order, result)
+        report(order_id, order.identifier, order.state.value, result)
 
     def with_force(
         ctx: typer.Context,
@@ -297,10 +331,14 @@ for _spec in ORDER_COMMANDS.values():
 @jobstep_app.command("show")
 def jobstep_show(ctx: typer.Context, job_step_id: int, fmt: OutputFormat = FORMAT_OPTION) -> None:
     """Show a job step: inputs (satisfied or not, by which products), outputs and log."""
-    from orderman.views import job_step_view
+    from orderman.views import JobStepView, job_step_view
 
-    with cli_context(ctx).database.transaction() as session:
-        view = job_step_view(session, job_step_id)
+    remote = cli_context(ctx).remote
+    if remote is not None:
+        view = JobStepView.model_validate(remote.get(f"/jobsteps/{job_step_id}"))
+    else:
+        with cli_context(ctx).database.transaction() as session:
+            view = job_step_view(session, job_step_id)
     if fmt is OutputFormat.JSON:
         render([view], fmt, title="Job step")
         return

@@ -10,7 +10,13 @@ from pathlib import Path
 import typer
 
 from proseo.catalogue.facilities import get_facility
-from proseo.catalogue.products import get_product, list_products, product_view
+from proseo.catalogue.products import (
+    ProductPage,
+    ProductView,
+    get_product,
+    list_products,
+    product_view,
+)
 from proseo.cli.context import cli_context
 from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
 from proseo.config import Settings
@@ -36,6 +42,10 @@ def _time(value: str | None, field: str) -> datetime | None:
     return moment
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
 @app.command("list")
 def product_list(
     ctx: typer.Context,
@@ -51,6 +61,26 @@ def product_list(
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """List products, newest sensing first, with paging."""
+    remote = cli_context(ctx).remote
+    if remote is not None:
+        page = ProductPage.model_validate(
+            remote.get(
+                "/products",
+                mission=mission,
+                product_class=product_type,
+                sensing_from=_iso(_time(sensing_from, "--from")),
+                sensing_to=_iso(_time(sensing_to, "--to")),
+                with_files=with_files,
+                offset=offset,
+                limit=limit,
+            )
+        )
+        render(
+            page.products,
+            fmt,
+            title=f"Products {offset + 1}-{offset + len(page.products)} of {page.total}",
+        )
+        return
     with cli_context(ctx).database.transaction() as session:
         page = list_products(
             session,
@@ -106,10 +136,14 @@ def product_show(
     ),
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
-    """Show a product: files with sizes and MD5, parameters, and its lineage."""
+    """Show a product: files with sizes and MD5, parameters, and its lineage (--stats and
+    --quicklook read the file: local mode only)."""
     context = cli_context(ctx)
-    with context.database.transaction() as session:
-        view = product_view(session, product_id)
+    if context.remote is not None and not (stats or quicklook is not None):
+        view = ProductView.model_validate(context.remote.get(f"/products/{product_id}"))
+    else:
+        with context.database.transaction() as session:
+            view = product_view(session, product_id)
     statistics: dict[str, str] = {}
     written = None
     if stats or quicklook is not None:
