@@ -17,6 +17,7 @@ from sqlalchemy import select
 from orderman.orders import create_order, parse_order_spec
 from proseo.api.app import API_PREFIX, api_routes, create_app
 from proseo.api.auth import PUBLIC, RoleCheck
+from proseo.cli.app import run
 from proseo.config import SecuritySettings, load_settings
 from proseo.db import Database
 from proseo.enums import StatefulEntity, UserRole, Visibility
@@ -341,7 +342,8 @@ def test_separation_of_duties_and_actors(tst: Database) -> None:
         ).all()
         assert ("APPROVED", "approver") in history
         assert ("PLANNED", "manager") in history
-        session.scalars(select(Mission)).one().allow_self_approval = True
+    assert run(["--database-url", tst.engine.url.render_as_string(hide_password=False),
+                "mission", "set", "TST", "--self-approval"]) == 0  # fmt: skip
     second = client.post("/orders", json=tst_order_spec(identifier="SELF")).json()["id"]
     assert client.post(f"/orders/{second}/approve").status_code == 200
 
@@ -369,7 +371,7 @@ def test_product_visibility(tst: Database) -> None:
 
 
 def test_unverified_batch_needs_generator_and_uploads_are_capped(
-    tst: Database, tmp_path: Path
+    tst: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = load_settings(data_dir=tmp_path, security={"max_upload_bytes": 10})
     app = create_app(settings, database=tst)
@@ -399,6 +401,21 @@ def test_unverified_batch_needs_generator_and_uploads_are_capped(
         "sensing_start": start.isoformat(),
         "sensing_stop": (start + TST_ORBIT / 5).isoformat(),
     }
+
+    def no_spooling(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the upload went through Starlette's spooled form parsing")
+
+    monkeypatch.setattr("starlette.requests.Request.form", no_spooling)
+    no_metadata = ingestor.post("/ingest/TST", files=[("files", ("a.dat", b"x"))])
+    assert no_metadata.status_code == 422
+    assert no_metadata.json()["details"]["field"] == "metadata"
+    twice = ingestor.post(
+        "/ingest/TST",
+        data={"metadata": json.dumps(metadata)},
+        files=[("files", ("a.dat", b"x")), ("files", ("a.dat", b"y"))],
+    )
+    assert twice.status_code == 422
+    assert "uploaded twice" in twice.json()["message"]
     big = ingestor.post(
         "/ingest/TST",
         data={"metadata": json.dumps(metadata)},

@@ -6,18 +6,20 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from ingestor.batch import StoredProductEntry, catalogue_stored_products
 from ingestor.service import IngestItem, IngestOutcome, ingest, metadata_from_json
 from proseo.api.auth import Requires
 from proseo.api.deps import database
+from proseo.api.uploads import receive_multipart
 from proseo.catalogue.facilities import default_facility, storage_of_facility
 from proseo.enums import UserRole
-from proseo.errors import PermissionDeniedError, UploadTooLarge
+from proseo.errors import InvalidInputError, PermissionDeniedError
 from proseo.security.principal import Principal
-from proseo.storage import Storage, check_name
+from proseo.storage import Storage
 
 router = APIRouter(tags=["ingestion"])
 
@@ -81,35 +83,53 @@ def post_batch(batch: BatchRequest, request: Request, user: Ingestor) -> IngestR
     return _response(report.outcomes, report.woken)
 
 
-@router.post("/ingest/{mission}")
-def post_product(
-    mission: str,
-    request: Request,
-    user: Ingestor,
-    metadata: Annotated[str, Form(description="JSON: product_type, sensing_start, ...")],
-    files: Annotated[list[UploadFile], File(description="Main file first")],
-) -> IngestResponse:
-    """Ingest one product with its files (multipart upload; each file at most
-    ``security.max_upload_bytes``, else 413)."""
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["metadata", "files"],
+                    "properties": {
+                        "metadata": {
+                            "type": "string",
+                            "description": "JSON: product_type, sensing_start, sensing_stop, "
+                            "generation_time, spacecraft, orbit_number, file_class, mode, "
+                            "parameters",
+                        },
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "Main file first",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/ingest/{mission}", openapi_extra=_UPLOAD_BODY)
+async def post_product(mission: str, request: Request, user: Ingestor) -> IngestResponse:
+    """Ingest one product with its files (multipart upload). Each file is written once, as
+    it arrives, into a private temporary folder and refused with 413 as soon as it passes
+    ``security.max_upload_bytes``; nothing is kept of a refused upload."""
     user.require(UserRole.PRODUCT_INGESTOR, mission)
     limit = request.app.state.settings.security.max_upload_bytes
-    meta = metadata_from_json(metadata)
     with tempfile.TemporaryDirectory(prefix="proseo-upload-") as folder:
-        paths = []
-        for upload in files:
-            name = check_name(upload.filename or "", "uploaded file name")
-            path = Path(folder) / name
-            if upload.size is not None and upload.size > limit:
-                raise UploadTooLarge(name, upload.size, limit)
-            written = 0
-            with path.open("wb") as out:
-                while block := upload.file.read(1024 * 1024):
-                    written += len(block)
-                    if written > limit:
-                        raise UploadTooLarge(name, written, limit)
-                    out.write(block)
-            paths.append(path)
-        report = ingest(
+        upload = await receive_multipart(
+            request.headers.get("content-type", ""), request.stream(), Path(folder), limit
+        )
+        if "metadata" not in upload.fields:
+            raise InvalidInputError("metadata", None, "the form field is missing")
+        paths = upload.files.get("files", [])
+        if not paths:
+            raise InvalidInputError("files", None, "no file was uploaded")
+        meta = metadata_from_json(upload.fields["metadata"])
+        report = await run_in_threadpool(
+            ingest,
             database(request),
             _storage(request),
             [IngestItem(mission, meta, paths)],

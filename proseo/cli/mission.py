@@ -102,6 +102,25 @@ def create(
         console.print(f"mission {mission.code} created")
 
 
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    code: str = typer.Argument(..., help="Mission code."),
+    self_approval: bool | None = typer.Option(
+        None,
+        "--self-approval/--no-self-approval",
+        help="Whether the creator of an order may approve it too (default: no).",
+    ),
+) -> None:
+    """Change a mission's operating rules (kept across 'mission sync')."""
+    with cli_context(ctx).database.transaction() as session:
+        mission = missions.get_mission(session, code)
+        if self_approval is not None:
+            mission.allow_self_approval = self_approval
+        state = "may" if mission.allow_self_approval else "may not"
+        console.print(f"mission {mission.code}: the creator of an order {state} approve it")
+
+
 @app.command()
 def sync(ctx: typer.Context, code: str, orbits: str | None = ORBITS) -> None:
     """Write the installed plug-in of mission CODE into the database (idempotent)."""
