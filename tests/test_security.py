@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
@@ -37,6 +38,7 @@ from proseo.model.base import utc_now
 from proseo.security.accounts import authenticate_password, create_user
 from proseo.security.principal import IMPLIED
 from tests.conftest import TEST_PASSWORD, TST_ORBIT, TST_T0, add_user, api_client, tst_order_spec
+from tests.test_serve import _serve
 
 
 def _role_checks(dependant: Any) -> list[RoleCheck]:
@@ -190,7 +192,10 @@ def matrix_world(tst: Database) -> tuple[FastAPI, dict[str, int]]:
     return create_app(load_settings(), database=tst), ids
 
 
-def test_route_role_mission_matrix(matrix_world: tuple[FastAPI, dict[str, int]]) -> None:
+def test_route_role_mission_matrix(
+    matrix_world: tuple[FastAPI, dict[str, int]], tmp_path: Path
+) -> None:
+    """The matrix against a real ``proseo serve`` on the test database (over HTTP)."""
     app, ids = matrix_world
     database = app.state.database
     cases = _matrix()
@@ -225,27 +230,48 @@ def test_route_role_mission_matrix(matrix_world: tuple[FastAPI, dict[str, int]])
         ids["token"] = session.scalars(
             select(ApiToken.id).join(User).where(User.username == f"has-{UserRole.CLI_USER}")
         ).one()
-    anonymous = api_client(app)
+    server, base = _serve(database, tmp_path / "data", "--sweep-interval", "0")
+
+    def client(token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=base, headers=headers, timeout=60)
+
+    try:
+        _walk_matrix(cases, ids, client, lacking, other, holder)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    with database.transaction() as session:
+        assert session.get(ProcessingOrder, ids["order"]) is None  # a late row deleted it
+        approved = session.get_one(ProcessingOrder, ids["approvable"])
+        assert approved.approved_by == f"has-{UserRole.ORDER_APPROVER}"
+
+
+def _walk_matrix(
+    cases: list[Case],
+    ids: dict[str, int],
+    client: Any,
+    lacking: dict[UserRole, str],
+    other: dict[UserRole, str],
+    holder: dict[UserRole, str],
+) -> None:
+    anonymous = client()
     for n, case in enumerate(cases):
         label = f"{case.method} {case.path}"
         assert _call(anonymous, case, ids, f"a{n}").status_code == 401, label
-        refused = _call(api_client(app, lacking[case.role]), case, ids, f"l{n}")
+        refused = _call(client(lacking[case.role]), case, ids, f"l{n}")
         assert refused.status_code == 403, (label, refused.text)
         assert refused.json()["details"]["role"] == case.role.value, label
-        elsewhere = _call(api_client(app, other[case.role]), case, ids, f"o{n}")
+        elsewhere = _call(client(other[case.role]), case, ids, f"o{n}")
         if case.listing:
             assert elsewhere.status_code in (200, 201), (label, elsewhere.text)
             assert "TST" not in elsewhere.text, label
         else:
             assert elsewhere.status_code == 403, (label, elsewhere.text)
             assert elsewhere.json()["details"]["mission"] == "TST", label
-        allowed = _call(api_client(app, holder[case.role]), case, ids, f"h{n}")
+        allowed = _call(client(holder[case.role]), case, ids, f"h{n}")
         assert allowed.status_code not in (401, 403), (label, allowed.text)
         assert allowed.status_code < 500, (label, allowed.text)
-    with database.transaction() as session:
-        assert session.get(ProcessingOrder, ids["order"]) is None  # the last row deleted it
-        approved = session.get_one(ProcessingOrder, ids["approvable"])
-        assert approved.approved_by == f"has-{UserRole.ORDER_APPROVER}"
 
 
 def test_missions_and_orders_of_other_missions_are_not_listed(
