@@ -108,6 +108,11 @@ def metadata_from_json(text: str, field: str = "metadata") -> ProductMetadata:
     """
     try:
         data = json.loads(text)
+        for key in ("sensing_start", "sensing_stop", "generation_time"):
+            if data.get(key) and datetime.fromisoformat(data[key]).tzinfo is None:
+                raise InvalidInputError(
+                    f"{field}.{key}", data[key], "give a time zone (e.g. ...Z for UTC)"
+                )
         return ProductMetadata(
             product_type=data["product_type"],
             sensing_start=datetime.fromisoformat(data["sensing_start"]),

@@ -8,6 +8,7 @@ INITIAL. Every refusal names the field and the value.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,12 +85,31 @@ class OrderSpec(BaseModel):
     max_retries: int = Field(default=0, ge=0, le=100)
     notification_endpoint: str | None = None
 
+    @field_validator("dynamic_processing_parameters", "output_parameters", "input_filters")
+    @classmethod
+    def _job_order_text(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, item in value.items():
+            texts = [key, *(item.keys() if isinstance(item, dict) else ())]
+            texts += [str(v) for v in (item.values() if isinstance(item, dict) else [item])]
+            for text in texts:
+                bad = _XML_FORBIDDEN.search(text)
+                if bad is not None:
+                    raise ValueError(
+                        f"{text!r} holds the control character {bad.group()!r}, which a Job "
+                        "Order File (XML 1.0) cannot carry"
+                    )
+        return value
+
     @field_validator("start_time", "stop_time")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("must carry a time zone (use Z for UTC)")
         return None if value is None else value.astimezone(UTC)
+
+
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+"""Characters XML 1.0 cannot hold (W3C XML 1.0, section 2.2 "Characters")."""
 
 
 def parse_order_spec(data: Any, source: str = "order") -> OrderSpec:

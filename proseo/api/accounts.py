@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from proseo.api.auth import Requires
-from proseo.api.deps import DbSession
+from proseo.api.deps import DbSession, ObjectId
 from proseo.enums import UserRole
 from proseo.security.accounts import create_token, get_user, revoke_token
 from proseo.security.principal import Principal
@@ -54,6 +54,6 @@ def post_token(body: TokenRequest, request: Request, db: DbSession, user: CliUse
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def delete_token(token_id: int, db: DbSession, user: CliUser) -> None:
+def delete_token(token_id: ObjectId, db: DbSession, user: CliUser) -> None:
     """Revoke a token: the caller's own, or another user's with USERMGR in its mission."""
     revoke_token(db, token_id, user)

@@ -1,21 +1,19 @@
 """FastAPI application factory: settings in, app out (OpenAPI at ``/docs``).
 
 Every route lives under :data:`API_PREFIX` and declares the role it needs
-(:mod:`proseo.api.auth`). Errors of the project's hierarchy become JSON ``{"error": class
-name, "category": its class in proseo.errors, "message": ..., "details": {...}}`` with the
-status from :data:`proseo.errors.HTTP_STATUS`; a 401 carries ``WWW-Authenticate``.
+(:mod:`proseo.api.auth`). Every error answer is one JSON document with a request id
+(:mod:`proseo.api.errors`), with the status from :data:`proseo.errors.HTTP_STATUS`; a 401
+carries ``WWW-Authenticate``.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from proseo import __version__
 from proseo.config import Settings
 from proseo.db import Database
-from proseo.errors import AuthenticationError, ProseoError, error_category, http_status_for
 
 API_PREFIX = "/api/v1"
 """The versioned prefix of every REST route."""
@@ -26,6 +24,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from proseo.api.accounts import router as accounts_router
     from proseo.api.auth import PUBLIC
     from proseo.api.catalogue import router as catalogue_router
+    from proseo.api.errors import ERROR_RESPONSES, install_error_handlers
     from proseo.api.ingestion import router as ingestion_router
     from proseo.api.orders import router as orders_router
 
@@ -38,24 +37,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database or Database.from_settings(settings)
 
-    @app.exception_handler(ProseoError)
-    async def _proseo_error(_request: Request, error: ProseoError) -> JSONResponse:
-        headers = (
-            {"WWW-Authenticate": 'Basic realm="proseo", Bearer'}
-            if isinstance(error, AuthenticationError)
-            else None
-        )
-        return JSONResponse(
-            status_code=http_status_for(error),
-            content={
-                "error": type(error).__name__,
-                "category": error_category(error),
-                "message": error.message,
-                "details": {k: v for k, v in error.details.items() if k != "value"}
-                | ({"value": error.details["value"]} if "value" in error.details else {}),
-            },
-            headers=headers,
-        )
+    install_error_handlers(app)
 
     health = APIRouter(tags=["service"])
 
@@ -72,7 +54,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         ingestion_router,
     ]
     for router in app.state.routers:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app
 
 

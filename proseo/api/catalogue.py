@@ -6,16 +6,17 @@ visibility its reader role allows.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 
 from proseo.api.auth import Requires
-from proseo.api.deps import DbSession
+from proseo.api.deps import MAX_ID, DbSession, ObjectId
 from proseo.catalogue.facilities import FacilityRow, list_facilities
 from proseo.catalogue.missions import MissionSummary, list_missions
 from proseo.catalogue.products import (
+    MAX_PAGE,
     ProductPage,
     ProductView,
     list_products,
@@ -96,11 +97,15 @@ def get_products(
     user: ProductReader,
     mission: str | None = None,
     product_class: Annotated[str | None, Query(description="Product type.")] = None,
-    sensing_from: Annotated[datetime | None, Query(description="Sensing stop after (UTC).")] = None,
-    sensing_to: Annotated[datetime | None, Query(description="Sensing start before (UTC).")] = None,
+    sensing_from: Annotated[
+        AwareDatetime | None, Query(description="Sensing stop after (with a time zone).")
+    ] = None,
+    sensing_to: Annotated[
+        AwareDatetime | None, Query(description="Sensing start before (with a time zone).")
+    ] = None,
     with_files: bool = False,
-    offset: int = 0,
-    limit: int = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> ProductPage:
     """Products, newest sensing first, filtered by mission, class and sensing time, paged
     (of the user's mission, and only of classes whose visibility its role allows)."""
@@ -122,7 +127,7 @@ def get_products(
 
 
 @router.get("/products/{product_id}")
-def get_product(product_id: int, db: DbSession, user: ProductReader) -> ProductView:
+def get_product(product_id: ObjectId, db: DbSession, user: ProductReader) -> ProductView:
     """One product with files (sizes, MD5), parameters, components and lineage."""
     mission, visibility = product_scope(db, product_id)
     user.require(UserRole.PRODUCT_READER, mission)

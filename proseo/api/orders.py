@@ -25,7 +25,7 @@ from orderman.views import (
     order_view,
 )
 from proseo.api.auth import Requires, RequiresCommandRole
-from proseo.api.deps import DbSession, database
+from proseo.api.deps import DbSession, ObjectId, database
 from proseo.enums import UserRole
 from proseo.security.principal import Principal
 
@@ -93,7 +93,7 @@ def get_orders(db: DbSession, user: OrderReader, mission: str | None = None) -> 
 
 @router.get("/orders/{order_id}")
 def get_order(
-    order_id: int,
+    order_id: ObjectId,
     db: DbSession,
     user: OrderReader,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 200,
@@ -104,14 +104,16 @@ def get_order(
 
 
 @router.get("/orders/{order_id}/jobs")
-def get_order_jobs(order_id: int, db: DbSession, user: OrderReader) -> list[JobRow]:
+def get_order_jobs(order_id: ObjectId, db: DbSession, user: OrderReader) -> list[JobRow]:
     """The jobs of an order with their windows, states and job steps by state."""
     user.require(UserRole.ORDER_READER, order_mission(db, order_id))
     return order_jobs(db, order_id)
 
 
 @router.get("/orders/{order_id}/products")
-def get_order_products(order_id: int, db: DbSession, user: OrderReader) -> list[OrderProductRow]:
+def get_order_products(
+    order_id: ObjectId, db: DbSession, user: OrderReader
+) -> list[OrderProductRow]:
     """The products an order made (or is making) with sizes, MD5 and lineage."""
     user.require(UserRole.ORDER_READER, order_mission(db, order_id))
     return order_products(db, order_id)
@@ -119,7 +121,7 @@ def get_order_products(order_id: int, db: DbSession, user: OrderReader) -> list[
 
 @router.post("/orders/{order_id}/plan")
 def post_plan(
-    order_id: int, request: Request, user: OrderPlanner, dry_run: bool = False
+    order_id: ObjectId, request: Request, user: OrderPlanner, dry_run: bool = False
 ) -> PlanResult:
     """Plan the order (APPROVED -> PLANNED); ``dry_run`` writes nothing."""
     _in_mission(request, order_id, user, UserRole.ORDER_PLANNER)
@@ -139,7 +141,7 @@ def post_plan(
 
 @router.post("/orders/{order_id}/{command}")
 def post_command(
-    order_id: int, command: Command, request: Request, user: CommandUser, force: bool = False
+    order_id: ObjectId, command: Command, request: Request, user: CommandUser, force: bool = False
 ) -> CommandResult:
     """Run an order command; refused with 409 and the states that allow it, with 403 without
     the command's role (approve: ORDER_APPROVER, not the order's creator; delete: ORDER_MGR;
@@ -157,7 +159,7 @@ def post_command(
 
 
 @router.get("/jobsteps/{job_step_id}")
-def get_job_step(job_step_id: int, db: DbSession, user: OrderReader) -> JobStepView:
+def get_job_step(job_step_id: ObjectId, db: DbSession, user: OrderReader) -> JobStepView:
     """A job step with its inputs, outputs and log."""
     user.require(UserRole.ORDER_READER, job_step_mission(db, job_step_id))
     return job_step_view(db, job_step_id)

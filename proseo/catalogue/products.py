@@ -108,13 +108,16 @@ def list_products(
     intersects ``[sensing_from, sensing_to)`` (UTC), ``limit`` from ``offset``; only of
     product classes with one of ``visibilities`` when given (a reader's rights).
 
-    :raises InvalidInputError: for a negative offset, a limit outside 1..10000, or
-        ``sensing_to`` before ``sensing_from``.
+    :raises InvalidInputError: for a negative offset, a limit outside 1..10000, a time
+        without a time zone, or ``sensing_to`` before ``sensing_from``.
     """
     if offset < 0:
         raise InvalidInputError("offset", offset, "must not be negative")
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInputError("limit", limit, f"must be between 1 and {MAX_PAGE}")
+    for name, moment in (("sensing_from", sensing_from), ("sensing_to", sensing_to)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInputError(name, moment.isoformat(), "give a time zone (e.g. ...Z)")
     if sensing_from and sensing_to and sensing_to < sensing_from:
         raise InvalidInputError("sensing_to", sensing_to.isoformat(), "is before sensing_from")
     conditions = []

@@ -30,7 +30,23 @@ class CliContext:
     def database(self) -> Database:
         """The database the settings name (connected lazily).
 
-        :raises ConfigurationError: in remote mode (this command needs direct access).
+        :raises ConfigurationError: in remote mode (this command needs direct access), or
+            when the embedded SQLite file does not exist yet (``proseo db upgrade`` makes
+            it; connecting would leave an empty file behind).
+        """
+        database = self.open_database()
+        if not database.exists():
+            raise ConfigurationError(
+                f"there is no database at {database.engine.url.database}; run "
+                "'proseo db upgrade' first (or give --data-dir / --database-url)",
+                field="database_url",
+            )
+        return database
+
+    def open_database(self) -> Database:
+        """The database the settings name, whether or not it exists yet (``proseo db``).
+
+        :raises ConfigurationError: in remote mode.
         """
         if self.profile is not None:
             raise ConfigurationError(

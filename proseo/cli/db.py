@@ -18,7 +18,7 @@ def upgrade(
     revision: str = typer.Argument("head", help="Target revision (default: the newest)."),
 ) -> None:
     """Create the schema or upgrade it to REVISION (idempotent)."""
-    database = cli_context(ctx).database
+    database = cli_context(ctx).open_database()
     before = migrate.current_revision(database.engine)
     migrate.upgrade(database.engine, revision)
     after = migrate.current_revision(database.engine)
@@ -42,7 +42,7 @@ def _bootstrap_root(ctx: typer.Context, username: str) -> None:
     from proseo.security.accounts import create_user
 
     context = cli_context(ctx)
-    with context.database.transaction() as session:
+    with context.open_database().transaction() as session:
         if session.scalar(select(User.id).where(User.username == username)) is not None:
             return
         if context.settings.root_password is None:
@@ -67,7 +67,7 @@ def downgrade(
     revision: str = typer.Argument(..., help="Target revision; 'base' drops every table."),
 ) -> None:
     """Downgrade the schema to REVISION."""
-    database = cli_context(ctx).database
+    database = cli_context(ctx).open_database()
     migrate.downgrade(database.engine, revision)
     console.print(f"database downgraded to {migrate.current_revision(database.engine) or 'base'}")
 
@@ -75,7 +75,7 @@ def downgrade(
 @app.command()
 def current(ctx: typer.Context) -> None:
     """Show the revision the database is at and whether it is the newest."""
-    database = cli_context(ctx).database
+    database = cli_context(ctx).open_database()
     revision = migrate.current_revision(database.engine)
     head = migrate.head_revision()
     url = database.engine.url.render_as_string(hide_password=True)

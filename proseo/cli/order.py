@@ -13,7 +13,14 @@ import typer
 
 from orderman.registry import ORDER_COMMANDS
 from proseo.cli.context import cli_context, local_actor
-from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
+from proseo.cli.output import (
+    FORMAT_OPTION,
+    OutputFormat,
+    id_argument,
+    make_console,
+    render,
+    render_fields,
+)
 from proseo.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -23,7 +30,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Processing orders: create, plan, release, ...", no_args_is_help=True)
 jobstep_app = typer.Typer(help="Job steps.", no_args_is_help=True)
 console = make_console()
-ORDER_ID = typer.Argument(..., help="Order id (see 'proseo order list').")
+ORDER_ID = id_argument("Order id (see 'proseo order list').")
 
 
 def _pairs(option: str, values: list[str]) -> dict[str, str]:
@@ -329,7 +336,11 @@ for _spec in ORDER_COMMANDS.values():
 
 
 @jobstep_app.command("show")
-def jobstep_show(ctx: typer.Context, job_step_id: int, fmt: OutputFormat = FORMAT_OPTION) -> None:
+def jobstep_show(
+    ctx: typer.Context,
+    job_step_id: int = id_argument("Job step id."),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
     """Show a job step: inputs (satisfied or not, by which products), outputs and log."""
     from orderman.views import JobStepView, job_step_view
 

@@ -87,3 +87,12 @@ def render_fields(
     for name, value in item.model_dump(exclude=exclude or set()).items():
         table.add_row(name.replace("_", " "), _cell(value))
     console.print(table)
+
+
+MAX_ID = 2**63 - 1
+"""Largest id an object can have (64-bit keys); larger ones are a usage error."""
+
+
+def id_argument(help_text: str) -> Any:
+    """A Typer argument for an object id: 1 .. 2^63-1, else a usage error naming it."""
+    return typer.Argument(..., min=1, max=MAX_ID, help=help_text)

@@ -18,7 +18,14 @@ from proseo.catalogue.products import (
     product_view,
 )
 from proseo.cli.context import cli_context
-from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render, render_fields
+from proseo.cli.output import (
+    FORMAT_OPTION,
+    OutputFormat,
+    id_argument,
+    make_console,
+    render,
+    render_fields,
+)
 from proseo.config import Settings
 from proseo.db import Database
 from proseo.errors import InvalidInputError, NotFoundError
@@ -127,7 +134,7 @@ def fetch_product_file(
 @app.command("show")
 def product_show(
     ctx: typer.Context,
-    product_id: int,
+    product_id: int = id_argument("Product id."),
     stats: bool = typer.Option(
         False, "--stats", help="Statistics of the main file (from the mission plug-in)."
     ),
@@ -193,7 +200,7 @@ def product_show(
 @app.command("fetch")
 def product_fetch(
     ctx: typer.Context,
-    product_id: int,
+    product_id: int = id_argument("Product id."),
     target: Path = typer.Argument(Path("."), help="Folder to copy the main file into."),
 ) -> None:
     """Copy a product's main file out of storage."""

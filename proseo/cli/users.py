@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proseo.cli.context import cli_context
-from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render
+from proseo.cli.output import FORMAT_OPTION, OutputFormat, id_argument, make_console, render
 from proseo.enums import UserRole
 from proseo.errors import InvalidInputError
 from proseo.model import ApiToken, User
@@ -255,7 +255,7 @@ def token_list(
 
 
 @token_app.command("revoke")
-def token_revoke(ctx: typer.Context, token_id: int = typer.Argument(...)) -> None:
+def token_revoke(ctx: typer.Context, token_id: int = id_argument("Token id.")) -> None:
     """Revoke an API token at once."""
     with cli_context(ctx).database.transaction() as session:
         token = accounts.revoke_token(session, token_id, local_operator())

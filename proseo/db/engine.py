@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
@@ -107,8 +108,9 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """Open a session in a transaction; commit when the block ends, roll back on error.
 
-        An integrity violation at commit or flush is re-raised as :class:`ConflictError`;
-        project errors pass through unchanged. Either way nothing of the block is kept.
+        An integrity violation at commit or flush is re-raised as :class:`ConflictError`, a
+        missing table as :class:`ConfigurationError` (run ``proseo db upgrade``); project
+        errors pass through unchanged. Either way nothing of the block is kept.
         """
         session = self.sessions()
         try:
@@ -118,11 +120,34 @@ class Database:
             raise ConflictError(
                 f"the change conflicts with stored data: {error.orig}", detail=str(error.orig)
             ) from error
+        except (exc.OperationalError, exc.ProgrammingError) as error:
+            if _missing_schema(error):
+                url = self.engine.url.render_as_string(hide_password=True)
+                raise ConfigurationError(
+                    f"the database {url} has no proseo-py schema (or an old one): "
+                    f"{error.orig}; run 'proseo db upgrade'",
+                    field="database_url",
+                ) from error
+            raise
         except ProseoError:
             raise
         finally:
             session.close()
 
+    def exists(self) -> bool:
+        """Whether the database is there: always for a server; for SQLite, whether its file
+        exists (connecting would create an empty one)."""
+        if self.engine.dialect.name != "sqlite":
+            return True
+        name = self.engine.url.database
+        return not name or name == ":memory:" or Path(name).exists()
+
     def dispose(self) -> None:
         """Close all pooled connections."""
         self.engine.dispose()
+
+
+def _missing_schema(error: exc.DBAPIError) -> bool:
+    """Whether a database error says a table is missing (SQLite and PostgreSQL wording)."""
+    text = str(error.orig)
+    return "no such table" in text or ("relation" in text and "does not exist" in text)

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from proseo.errors import InvalidInputError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ def check_name(name: str, field: str = "file name") -> str:
 
     :raises InvalidInputError: naming the field and the value (``..``, ``/``, blanks, ...).
     """
-    if not _NAME.match(name) or name in (".", ".."):
+    if not _NAME.fullmatch(name) or name in (".", ".."):
         raise InvalidInputError(
             field, name, "only letters, digits and ._+- are allowed, not starting with . or -"
         )

@@ -1,0 +1,137 @@
+"""Bad input gets a clear answer (issue 15): one error document with a request id for every
+error of the REST API, ids and times checked at the edge, names matched whole, a missing
+schema named, and text a Job Order cannot carry refused when the order is made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from proseo.api.app import API_PREFIX, create_app
+from proseo.cli.app import run
+from proseo.config import load_settings
+from proseo.db import Database
+from proseo.errors import InvalidInputError
+from proseo.storage import check_name
+from tests.conftest import add_user, api_client, tst_order_spec
+
+HUGE = "142454252895830228992"
+
+
+def _is_error_document(body: Any, status_field: str | None = None) -> None:
+    assert set(body) == {"error", "category", "message", "details"}, body
+    assert body["details"]["request_id"]
+    if status_field is not None:
+        assert body["details"]["field"] == status_field, body
+
+
+def test_every_error_is_one_document_with_a_request_id(tst: Database) -> None:
+    app = create_app(load_settings(), database=tst)
+    reader = api_client(
+        app, add_user(tst, "reader", ["PRODUCT_READER", "ORDER_READER", "ORDER_MGR"])
+    )
+    too_small = reader.get("/products", params={"limit": 0}, headers={"X-Request-ID": "abc-1"})
+    assert too_small.status_code == 422
+    _is_error_document(too_small.json(), "limit")
+    assert too_small.json()["details"]["request_id"] == "abc-1"
+    assert too_small.headers["x-request-id"] == "abc-1"
+    naive = reader.get("/products", params={"sensing_from": "2024-01-01T00:00:00"})
+    assert naive.status_code == 422
+    _is_error_document(naive.json(), "sensing_from")
+    assert "timezone" in naive.json()["message"]
+    for path in (f"/products/{HUGE}", f"/orders/{HUGE}", f"/jobsteps/{HUGE}"):
+        huge = reader.get(path)
+        assert huge.status_code == 422, path
+        _is_error_document(huge.json())
+        assert HUGE in huge.json()["message"]
+    offset = reader.get("/products", params={"offset": HUGE})
+    assert offset.status_code == 422
+    _is_error_document(offset.json(), "offset")
+    nowhere = reader.get("/no/such/route")
+    assert nowhere.status_code == 404
+    _is_error_document(nowhere.json())
+    wrong_method = reader.put("/products")
+    assert wrong_method.status_code == 405
+    _is_error_document(wrong_method.json())
+    nul = reader.post(
+        "/orders",
+        json=tst_order_spec(identifier="NUL", dynamic_processing_parameters={"p": "a\x00b"}),
+    )
+    assert nul.status_code == 422
+    _is_error_document(nul.json(), "dynamic_processing_parameters")
+    assert "Job Order File" in nul.json()["message"]
+    responses = app.openapi()["paths"][f"{API_PREFIX}/orders/{{order_id}}"]["get"]["responses"]
+    assert {"401", "403", "404", "422", "500"} <= set(responses)
+
+
+def test_an_unexpected_error_is_a_document_and_a_log_line(
+    tst: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(load_settings(), database=tst)
+    token = add_user(tst, "reader", ["MISSION_READER"])
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("proseo.api.catalogue.list_missions", broken)
+    client = TestClient(app, raise_server_exceptions=False)
+    answer = client.get(
+        f"{API_PREFIX}/missions",
+        headers={"Authorization": f"Bearer {token}", "X-Request-ID": "bug-42"},
+    )
+    assert answer.status_code == 500
+    _is_error_document(answer.json())
+    assert "bug-42" in answer.json()["message"]
+    assert any("bug-42" in r.getMessage() for r in caplog.records)
+
+
+def test_without_a_schema_the_answer_says_db_upgrade(
+    empty_engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = empty_engine.url.render_as_string(hide_password=False)
+    assert run(["--database-url", url, "mission", "list"]) == 11
+    assert "run 'proseo db upgrade'" in capsys.readouterr().err
+    client = TestClient(create_app(load_settings(), database=Database(empty_engine)))
+    answer = client.get(f"{API_PREFIX}/missions", auth=("someone", "password"))
+    assert answer.status_code == 500
+    _is_error_document(answer.json())
+    assert "proseo db upgrade" in answer.json()["message"]
+    data_dir = tmp_path / "fresh"
+    assert run(["--data-dir", str(data_dir), "order", "list"]) == 11
+    assert "run 'proseo db upgrade' first" in capsys.readouterr().err
+    assert not (data_dir / "proseo.sqlite").exists()  # no empty database left behind
+
+
+def test_names_are_matched_whole_and_ids_are_bounded_in_the_cli(
+    tst: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for bad in ("x.dat\n", "x.dat\r", ".hidden", "a/b", "..", ""):
+        with pytest.raises(InvalidInputError):
+            check_name(bad)
+    assert check_name("S5P_OPER_L2__NO2____20240101T000000.nc") != ""
+    url = tst.engine.url.render_as_string(hide_password=False)
+    for args in (["order", "show", HUGE], ["jobstep", "show", HUGE], ["product", "show", "0"]):
+        assert run(["--database-url", url, *args]) == 2, args
+        assert "Invalid value" in capsys.readouterr().err
+
+
+def test_naive_times_in_ingestion_metadata_are_refused(tst: Database, tmp_path: Path) -> None:
+    app = create_app(load_settings(data_dir=tmp_path), database=tst)
+    ingestor = api_client(app, add_user(tst, "ingestor", ["PRODUCT_INGESTOR"]))
+    metadata = {
+        "product_type": "L0________",
+        "sensing_start": "2024-03-01T00:00:00",
+        "sensing_stop": "2024-03-01T00:20:00Z",
+    }
+    answer = ingestor.post(
+        "/ingest/TST",
+        data={"metadata": json.dumps(metadata)},
+        files=[("files", ("x.dat", b"x"))],
+    )
+    assert answer.status_code == 422
+    _is_error_document(answer.json(), "metadata.sensing_start")
