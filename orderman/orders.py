@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from planner.slicing import count_job_windows
 from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.missions import get_mission
+from proseo.config import LimitSettings
 from proseo.enums import (
     ParameterType,
     ProductionType,
@@ -30,6 +32,8 @@ from proseo.enums import (
 from proseo.errors import ConflictError, InvalidInputError, NotFoundError
 from proseo.model import (
     ConfiguredProcessor,
+    Mission,
+    Orbit,
     OrderInputFilter,
     OrderOrbitRange,
     OrderOutputParameter,
@@ -125,6 +129,61 @@ def parse_order_spec(data: Any, source: str = "order") -> OrderSpec:
         raise InvalidInputError(f"{source}: {path}", first.get("input"), first["msg"]) from error
 
 
+def _check_size(session: Session, spec: OrderSpec, mission: Mission, limits: LimitSettings) -> None:
+    """Refuse orbits the catalogue lacks and orders larger than ``limits.max_job_windows``."""
+    orbits = 0
+    for r in spec.orbits:
+        wanted = r.orbit_to - r.orbit_from + 1
+        stored = session.scalar(
+            select(func.count(Orbit.id))
+            .join(Spacecraft)
+            .where(
+                Spacecraft.mission_id == mission.id,
+                Spacecraft.code == r.spacecraft,
+                Orbit.orbit_number.between(r.orbit_from, r.orbit_to),
+            )
+        )
+        if stored != wanted:
+            known = session.execute(
+                select(func.min(Orbit.orbit_number), func.max(Orbit.orbit_number))
+                .join(Spacecraft)
+                .where(Spacecraft.mission_id == mission.id, Spacecraft.code == r.spacecraft)
+            ).one()
+            have = f"{known[0]}-{known[1]}" if known[0] is not None else "none"
+            raise InvalidInputError(
+                "orbits",
+                f"{r.spacecraft}:{r.orbit_from}-{r.orbit_to}",
+                f"only {stored} of these {wanted} orbits are in the catalogue (stored: {have}; "
+                f"'proseo mission sync {mission.code} --orbits FIRST-LAST' adds more)",
+            )
+        orbits += wanted
+    if spec.slicing_type is SlicingType.ORBIT and not spec.orbits and spec.start_time:
+        orbits = (
+            session.scalar(
+                select(func.count(Orbit.id))
+                .join(Spacecraft)
+                .where(
+                    Spacecraft.mission_id == mission.id,
+                    Orbit.start_time < spec.stop_time,
+                    Orbit.stop_time > spec.start_time,
+                )
+            )
+            or 0
+        )
+    duration = None if spec.slice_duration_s is None else timedelta(seconds=spec.slice_duration_s)
+    windows = count_job_windows(
+        spec.slicing_type, spec.start_time, spec.stop_time, duration, orbits
+    )
+    if windows > limits.max_job_windows:
+        raise InvalidInputError(
+            "slicing_type",
+            spec.slicing_type.value,
+            f"gives {windows} job windows, more than the {limits.max_job_windows} one order "
+            "may have (setting limits.max_job_windows); split the production into several "
+            "orders (a reprocessing campaign)",
+        )
+
+
 def load_order_spec(path: Path) -> OrderSpec:
     """Read an order from a YAML or JSON file. :raises InvalidInputError: naming file/field."""
     try:
@@ -145,7 +204,12 @@ def _parameter(value: str | int | float | bool) -> tuple[ParameterType, str]:
     return ParameterType.STRING, value
 
 
-def create_order(session: Session, spec: OrderSpec, user: str | None = None) -> ProcessingOrder:
+def create_order(
+    session: Session,
+    spec: OrderSpec,
+    user: str | None = None,
+    limits: LimitSettings | None = None,
+) -> ProcessingOrder:
     """Validate ``spec`` against the catalogue and store the order (state INITIAL), created
     by ``user`` (recorded in the order and its state history).
 
@@ -154,6 +218,9 @@ def create_order(session: Session, spec: OrderSpec, user: str | None = None) -> 
         class, a requested class nothing produces, window or slicing inconsistencies,
         unknown file class, mode, configured processor, facility or spacecraft).
     :raises ConflictError: when the mission has an order with this identifier.
+    :raises InvalidInputError: when requested orbits are not in the catalogue, or the order
+        would have more job windows than ``limits.max_job_windows`` allows (default
+        settings when ``limits`` is not given).
     """
     mission = get_mission(session, spec.mission)
     classes = {
@@ -224,6 +291,7 @@ def create_order(session: Session, spec: OrderSpec, user: str | None = None) -> 
             raise InvalidInputError(
                 "orbits", f"{orbit_range.orbit_from}-{orbit_range.orbit_to}", "to is below from"
             )
+    _check_size(session, spec, mission, limits or LimitSettings())
     configured = []
     for identifier in spec.configured_processors:
         cp = session.scalar(
@@ -295,6 +363,7 @@ def create_order(session: Session, spec: OrderSpec, user: str | None = None) -> 
             entity_id=order.id,
             from_state=None,
             to_state=order.state.value,
+            changed_by=user,
             reason="created",
         )
     )

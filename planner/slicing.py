@@ -88,6 +88,48 @@ def slice_order(
         raise InvalidInputError("stop_time", stop, f"is before start_time {start.isoformat()}")
     if slicing is SlicingType.NONE:
         return [JobWindow(start, stop)]
+    try:
+        windows = _time_windows(slicing, start, stop, slice_duration)
+    except (OverflowError, ValueError):  # a date past 9999-12-31
+        raise InvalidInputError(
+            "stop_time", stop.isoformat(), f"{slicing.value} slicing runs past the year 9999"
+        ) from None
+    return [_widen(w, overlap) for w in windows]
+
+
+def count_job_windows(
+    slicing: SlicingType,
+    start: datetime | None,
+    stop: datetime | None,
+    slice_duration: timedelta | None = None,
+    orbit_count: int = 0,
+) -> int:
+    """How many job windows :func:`slice_order` would make, computed without making them
+    (to refuse an order that is too large before anything is built). ``orbit_count`` is the
+    number of requested orbits for ORBIT slicing."""
+    if slicing is SlicingType.ORBIT:
+        return orbit_count
+    if start is None or stop is None or stop < start:
+        return 0
+    if slicing is SlicingType.NONE:
+        return 1
+    if slicing is SlicingType.TIME_SLICE:
+        if slice_duration is None or slice_duration <= timedelta(0):
+            return 0
+        return max(1, -(-(stop - start) // slice_duration))
+    first = _calendar_start(start, slicing)
+    if slicing is SlicingType.CALENDAR_DAY:
+        return max(1, -(-(stop - first) // timedelta(days=1)))
+    partial = stop > _calendar_start(stop, slicing)  # the last unit is only begun
+    if slicing is SlicingType.CALENDAR_MONTH:
+        months = (stop.year - first.year) * 12 + stop.month - first.month
+        return max(1, months + partial)
+    return max(1, stop.year - first.year + partial)
+
+
+def _time_windows(
+    slicing: SlicingType, start: datetime, stop: datetime, slice_duration: timedelta | None
+) -> list[JobWindow]:
     windows: list[JobWindow] = []
     if slicing is SlicingType.TIME_SLICE:
         if slice_duration is None or slice_duration <= timedelta(0):
@@ -108,4 +150,4 @@ def slice_order(
             cursor = following
             if cursor >= stop:
                 break
-    return [_widen(w, overlap) for w in windows]
+    return windows

@@ -71,6 +71,21 @@ class SecuritySettings(BaseModel):
     secret_key_file: Path | None = None
 
 
+class LimitSettings(BaseModel):
+    """What one request may cost; above a limit the request is refused with an error naming
+    the limit and its setting.
+
+    ``max_job_windows``: job windows (jobs) one processing order may have (a larger
+    production is a campaign of several orders); ``max_orbits_per_sync``: orbits one
+    ``mission sync`` may create; ``max_request_bytes``: size of a request body other than a
+    file upload (uploads have ``security.max_upload_bytes``).
+    """
+
+    max_job_windows: int = Field(default=100_000, ge=1)
+    max_orbits_per_sync: int = Field(default=100_000, ge=1)
+    max_request_bytes: int = Field(default=256 * 1024**2, ge=1024)
+
+
 class Settings(BaseSettings):
     """All settings of a proseo-py process (prefix ``PROSEO_``).
 
@@ -95,6 +110,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     root_user: str | None = None
     root_password: SecretStr | None = None
 

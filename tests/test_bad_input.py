@@ -5,17 +5,23 @@ schema named, and text a Job Order cannot carry refused when the order is made."
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import assume, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from planner.slicing import count_job_windows, slice_order
 from proseo.api.app import API_PREFIX, create_app
 from proseo.cli.app import run
 from proseo.config import load_settings
 from proseo.db import Database
+from proseo.enums import SlicingType
 from proseo.errors import InvalidInputError
 from proseo.storage import check_name
 from tests.conftest import add_user, api_client, tst_order_spec
@@ -135,3 +141,84 @@ def test_naive_times_in_ingestion_metadata_are_refused(tst: Database, tmp_path: 
     )
     assert answer.status_code == 422
     _is_error_document(answer.json(), "metadata.sensing_start")
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    start=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2040, 1, 1)),
+    length_s=st.integers(min_value=0, max_value=4 * 10**8),
+    slice_s=st.integers(min_value=1, max_value=10**7),
+    slicing=st.sampled_from(
+        [
+            SlicingType.NONE,
+            SlicingType.TIME_SLICE,
+            SlicingType.CALENDAR_DAY,
+            SlicingType.CALENDAR_MONTH,
+            SlicingType.CALENDAR_YEAR,
+        ]
+    ),
+)
+def test_window_count_equals_the_windows_made(
+    start: datetime, length_s: int, slice_s: int, slicing: SlicingType
+) -> None:
+    assume(slicing is not SlicingType.TIME_SLICE or length_s // slice_s < 5_000)
+    begin = start.replace(tzinfo=UTC)
+    stop = begin + timedelta(seconds=length_s)
+    duration = timedelta(seconds=slice_s)
+    made = slice_order(slicing, begin, stop, slice_duration=duration)
+    assert count_job_windows(slicing, begin, stop, duration) == len(made)
+
+
+def test_orders_beyond_the_limits_are_refused_before_anything_is_built(
+    tst: Database, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = create_app(load_settings(limits={"max_request_bytes": 4096}), database=tst)
+    manager = api_client(app, add_user(tst, "manager", ["ORDER_MGR"]))
+    huge = manager.post(
+        "/orders",
+        json=tst_order_spec(
+            identifier="HUGE",
+            orbits=[],
+            start_time="2000-01-01T00:00:00Z",
+            stop_time="2024-01-01T00:00:00Z",
+            slicing_type="TIME_SLICE",
+            slice_duration_s=0.001,
+        ),
+    )
+    assert huge.status_code == 422
+    _is_error_document(huge.json(), "slicing_type")
+    assert "limits.max_job_windows" in huge.json()["message"]
+    assert "campaign" in huge.json()["message"]
+    ages = manager.post(
+        "/orders",
+        json=tst_order_spec(
+            identifier="AGES",
+            orbits=[],
+            start_time="0001-01-01T00:00:00Z",
+            stop_time="9999-12-31T00:00:00Z",
+            slicing_type="CALENDAR_DAY",
+        ),
+    )
+    assert ages.status_code == 422
+    _is_error_document(ages.json(), "slicing_type")
+    beyond = manager.post(
+        "/orders",
+        json=tst_order_spec(identifier="BEYOND", orbits=[{"spacecraft": "TST1", "from": 95,
+                                                           "to": 1_000_000}]),
+    )  # fmt: skip
+    assert beyond.status_code == 422
+    _is_error_document(beyond.json(), "orbits")
+    assert "stored: 1-100" in beyond.json()["message"]
+    body = manager.post("/orders", content=b"{" + b" " * 5000 + b"}",
+                        headers={"Content-Type": "application/json"})  # fmt: skip
+    assert body.status_code == 413
+    _is_error_document(body.json())
+    with pytest.raises(InvalidInputError, match="past the year 9999"):
+        slice_order(
+            SlicingType.CALENDAR_YEAR,
+            datetime(9990, 1, 1, tzinfo=UTC),
+            datetime(9999, 12, 31, 23, tzinfo=UTC),
+        )
+    url = tst.engine.url.render_as_string(hide_password=False)
+    assert run(["--database-url", url, "mission", "sync", "TST", "--orbits", "1-1000000"]) == 3
+    assert "limits.max_orbits_per_sync" in capsys.readouterr().err

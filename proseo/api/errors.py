@@ -78,6 +78,21 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _over_body_limit(request: Request) -> str | None:
+    """Why the request body is refused unread, or ``None``: a declared ``Content-Length``
+    over ``limits.max_request_bytes`` (file uploads have their own, per-file limit)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return None
+    limit: int = request.app.state.settings.limits.max_request_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return (
+            f"the request body of {declared} bytes is over the limit of {limit} bytes "
+            "(setting limits.max_request_bytes)"
+        )
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error of ``app`` with an :class:`ErrorBody` and a request id."""
 
@@ -87,6 +102,14 @@ def install_error_handlers(app: FastAPI) -> None:
     ) -> Response:
         given = request.headers.get("x-request-id", "")
         request.state.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        too_large = _over_body_limit(request)
+        if too_large is not None:
+            response: Response = JSONResponse(
+                status_code=413,
+                content=_body(request, "RequestTooLarge", "InvalidInputError", too_large, {}),
+            )
+            response.headers["X-Request-ID"] = request.state.request_id
+            return response
         try:
             response = await call_next(request)
         except Exception:

@@ -72,11 +72,11 @@ class PlanResult(BaseModel):
 
 
 @router.post("/orders", status_code=201)
-def post_order(spec: OrderSpec, db: DbSession, user: OrderManager) -> OrderRow:
+def post_order(spec: OrderSpec, request: Request, db: DbSession, user: OrderManager) -> OrderRow:
     """Create an order (state INITIAL) created by the user; validation errors name the field
     and value."""
     user.require(UserRole.ORDER_MGR, spec.mission)
-    order = create_order(db, spec, user.username)
+    order = create_order(db, spec, user.username, request.app.state.settings.limits)
     db.flush()
     return list_orders(db, order_id=order.id)[0]
 

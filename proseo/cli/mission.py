@@ -32,13 +32,26 @@ class FileFormat(StrEnum):
     JSON = "json"
 
 
-def _orbit_range(text: str | None) -> tuple[int, int] | None:
+def _orbit_range(text: str | None, limit: int) -> tuple[int, int] | None:
+    """``FIRST-LAST`` as numbers, at most ``limit`` orbits (``limits.max_orbits_per_sync``)."""
     if text is None:
         return None
-    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
+    match = re.fullmatch(r"\s*(\d{1,9})\s*-\s*(\d{1,9})\s*", text)
     if match is None or int(match[1]) > int(match[2]):
         raise InvalidInputError("--orbits", text, "expected FIRST-LAST, e.g. 8138-14137")
+    count = int(match[2]) - int(match[1]) + 1
+    if count > limit:
+        raise InvalidInputError(
+            "--orbits",
+            text,
+            f"{count} orbits, more than the {limit} one sync may create (setting "
+            "limits.max_orbits_per_sync); sync the range in parts",
+        )
     return int(match[1]), int(match[2])
+
+
+def _limit(ctx: typer.Context) -> int:
+    return cli_context(ctx).settings.limits.max_orbits_per_sync
 
 
 def _print_report(report: SyncReport) -> None:
@@ -126,7 +139,7 @@ def sync(ctx: typer.Context, code: str, orbits: str | None = ORBITS) -> None:
     """Write the installed plug-in of mission CODE into the database (idempotent)."""
     definition = get_mission_plugin(code).definition()
     with cli_context(ctx).database.transaction() as session:
-        report = sync_mission(session, definition, orbit_range=_orbit_range(orbits))
+        report = sync_mission(session, definition, orbit_range=_orbit_range(orbits, _limit(ctx)))
     _print_report(report)
 
 
@@ -135,7 +148,7 @@ def import_(ctx: typer.Context, path: Path, orbits: str | None = ORBITS) -> None
     """Write a mission definition file (YAML or JSON) into the database (idempotent)."""
     definition = load_definition(path)
     with cli_context(ctx).database.transaction() as session:
-        report = sync_mission(session, definition, orbit_range=_orbit_range(orbits))
+        report = sync_mission(session, definition, orbit_range=_orbit_range(orbits, _limit(ctx)))
     _print_report(report)
 
 

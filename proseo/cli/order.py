@@ -147,8 +147,9 @@ def _create(ctx: typer.Context, spec: OrderSpec) -> None:
         made = remote.post("/orders", json=spec.model_dump(mode="json", by_alias=True))
         console.print(f"order {made['id']} ({made['identifier']}) created in state {made['state']}")
         return
-    with cli_context(ctx).database.transaction() as session:
-        order = create_order(session, spec, local_actor())
+    context = cli_context(ctx)
+    with context.database.transaction() as session:
+        order = create_order(session, spec, local_actor(), context.settings.limits)
         console.print(f"order {order.id} ({order.identifier}) created in state {order.state.value}")
 
 
