@@ -26,10 +26,12 @@ from proseo.security.accounts import create_token, create_user
 PASSWORD = "a benchmark password"
 
 
-def _per_second(client: TestClient, count: int, **options: object) -> float:
+def _per_second(
+    client: TestClient, count: int, path: str = "/missions", **options: object
+) -> float:
     began = time.perf_counter()
     for _ in range(count):
-        answer = client.get(f"{API_PREFIX}/missions", **options)
+        answer = client.get(f"{API_PREFIX}{path}", **options)
         if answer.status_code != 200:
             raise SystemExit(f"request failed: {answer.status_code} {answer.text}")
     return count / (time.perf_counter() - began)
@@ -43,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     hasher = PasswordHasher()
     hashed = hasher.hash(PASSWORD)
-    hash_ms, verify_ms, basic, bearer = [], [], [], []
+    hash_ms, verify_ms, basic, bearer, open_ = [], [], [], [], []
     for _ in range(args.runs):
         began = time.perf_counter()
         hasher.hash(PASSWORD)
@@ -65,6 +67,7 @@ def main() -> None:
             _, token = create_token(session, user, "bench", 1)
         client = TestClient(create_app(settings, database=database))
         for _ in range(args.runs):
+            open_.append(_per_second(client, args.requests, "/health"))
             basic.append(_per_second(client, args.requests, auth=("bench", PASSWORD)))
             bearer.append(
                 _per_second(client, args.requests, headers={"Authorization": f"Bearer {token}"})
@@ -72,6 +75,7 @@ def main() -> None:
         database.dispose()
     print(f"argon2id hash   {statistics.median(hash_ms):7.1f} ms")
     print(f"argon2id verify {statistics.median(verify_ms):7.1f} ms")
+    print(f"GET /health (no login, no DB)  {statistics.median(open_):7.1f} requests/s")
     print(f"GET /missions with HTTP Basic  {statistics.median(basic):7.1f} requests/s")
     print(f"GET /missions with a token     {statistics.median(bearer):7.1f} requests/s")
 

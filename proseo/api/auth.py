@@ -5,7 +5,7 @@ Every route declares what it needs through one dependency that is a :class:`Role
 the order command registry gives the command in the path) or :data:`PUBLIC` (no login; only
 the health check). ``tests/test_security.py`` walks every route and fails for one without.
 
-Credentials: HTTP Basic (user name and password; Argon2 costs about 50 ms a request, so
+Credentials: HTTP Basic (user name and password; Argon2 costs about 0.18 s a request, so
 scripts should use tokens) or a bearer API token. Missing or wrong credentials give 401
 with ``WWW-Authenticate``; a missing role gives 403 naming the role and the mission.
 """
