@@ -20,10 +20,11 @@ import fcntl
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from processor_wrappers.wrapper import manifest_json, run_job_step
-from proseo.contract import JobStepDescription, RunStatus
+from proseo.contract import JobStepDescription, RunManifest, RunStatus
 from proseo.errors import ProseoError
 
 
@@ -55,25 +56,56 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(description_path: Path, manifest: Path | None) -> int:
+    started = datetime.now(UTC)
     try:
         data = json.loads(description_path.read_text(encoding="utf-8"))
-        result = run_job_step(JobStepDescription.from_dict(data))
+        description = JobStepDescription.from_dict(data)
     except (OSError, ValueError, KeyError, ProseoError) as error:
-        print(
-            f"proseo-wrapper: unusable job step description {description_path}: {error}",
-            file=sys.stderr,
-        )
-        return 2
-    if manifest is not None:
-        partial = manifest.parent / f"{manifest.name}.part"
-        partial.write_text(manifest_json(result), encoding="utf-8")
-        partial.replace(manifest)  # atomic: a reader sees the whole manifest or none
+        reason = f"unusable job step description {description_path}: {error}"
+        run_key = manifest.parent.name if manifest is not None else description_path.stem
+        return _failed(manifest, run_key, reason, started, exit_code=2)
+    try:
+        result = run_job_step(description)
+    except Exception as error:  # storage unreachable, a Job Order that cannot be written, ...
+        reason = f"the wrapper failed before the processor ran: {type(error).__name__}: {error}"
+        return _failed(manifest, description.run_key, reason, started)
+    _write(manifest, result)
     print(
         f"proseo-wrapper: {result.run_key} {result.status.value}"
         + (f" ({result.reason})" if result.reason else ""),
         file=sys.stderr,
     )
     return 1 if result.status is RunStatus.FAILED else 0
+
+
+def _write(manifest: Path | None, result: RunManifest) -> None:
+    if manifest is not None:
+        partial = manifest.parent / f"{manifest.name}.part"
+        partial.write_text(manifest_json(result), encoding="utf-8")
+        partial.replace(manifest)  # atomic: a reader sees the whole manifest or none
+
+
+def _failed(
+    manifest: Path | None, run_key: str, reason: str, started: datetime, exit_code: int = 1
+) -> int:
+    """Report a failure of the wrapper itself in a FAILED manifest (so the dispatcher puts
+    the real cause in the job step's reason and log), and on standard error."""
+    print(f"proseo-wrapper: {reason}", file=sys.stderr)
+    finished = datetime.now(UTC)
+    _write(
+        manifest,
+        RunManifest(
+            run_key=run_key,
+            status=RunStatus.FAILED,
+            exit_code=None,
+            reason=reason,
+            started=started,
+            finished=finished,
+            duration_s=(finished - started).total_seconds(),
+            log_tail=reason,
+        ),
+    )
+    return exit_code
 
 
 if __name__ == "__main__":

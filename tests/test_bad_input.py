@@ -14,17 +14,24 @@ from fastapi.testclient import TestClient
 from hypothesis import assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from orderman.service import run_command, run_plan
 from planner.slicing import count_job_windows, slice_order
+from processor_wrappers.__main__ import main as wrapper_main
+from productionplanner.dispatcher import Dispatcher
 from proseo.api.app import API_PREFIX, create_app
+from proseo.catalogue.facilities import default_facility
 from proseo.cli.app import run
-from proseo.config import load_settings
+from proseo.config import Settings, load_settings
+from proseo.contract import RunManifest, RunStatus
 from proseo.db import Database
-from proseo.enums import SlicingType
+from proseo.enums import JobStepState, SlicingType
 from proseo.errors import InvalidInputError
+from proseo.model import Job, JobStep, ProcessingOrder
 from proseo.storage import check_name
-from tests.conftest import add_user, api_client, tst_order_spec
+from tests.conftest import add_user, api_client, approved_tst_order, tst_order_spec
+from tests.pgcluster import free_port
 
 HUGE = "142454252895830228992"
 
@@ -222,3 +229,47 @@ def test_orders_beyond_the_limits_are_refused_before_anything_is_built(
     url = tst.engine.url.render_as_string(hide_password=False)
     assert run(["--database-url", url, "mission", "sync", "TST", "--orbits", "1-1000000"]) == 3
     assert "limits.max_orbits_per_sync" in capsys.readouterr().err
+
+
+def test_an_unusable_description_still_gives_a_failed_manifest(tmp_path: Path) -> None:
+    run = tmp_path / "proseo-7-1"
+    run.mkdir()
+    (run / "description.json").write_text('{"schema_version": 1, "run_key": ')
+    assert wrapper_main([str(run / "description.json"), str(run / "manifest.json")]) == 2
+    manifest = RunManifest.from_dict(json.loads((run / "manifest.json").read_text()))
+    assert manifest.status is RunStatus.FAILED
+    assert manifest.run_key == "proseo-7-1"
+    assert manifest.reason is not None
+    assert "unusable job step description" in manifest.reason
+
+
+def test_unreachable_storage_is_the_job_steps_reason(
+    tst: Database, tst_settings: Settings, tmp_path: Path
+) -> None:
+    """The wrapper cannot reach the facility's S3 storage: the job step's reason and log say
+    so (not 'the run ended without a result manifest')."""
+    closed = free_port()
+    with tst.transaction() as session:
+        default_facility(session).storage_settings = {
+            "kind": "s3",
+            "bucket": "nowhere",
+            "endpoint_url": f"http://127.0.0.1:{closed}",
+            "access_key": "x",
+            "secret_key": "y",
+        }
+    order_id = approved_tst_order(
+        tst, identifier="UNREACHABLE", orbits=[{"spacecraft": "TST1", "from": 1, "to": 1}]
+    )
+    run_plan(tst, order_id)
+    run_command(tst, order_id, "release")
+    Dispatcher(tst, tst_settings).run(interval_s=0.1, until_idle=True, timeout_s=120)
+    with tst.transaction() as session:
+        failed = session.scalars(
+            select(JobStep)
+            .join(Job)
+            .where(Job.processing_order_id == order_id, JobStep.state == JobStepState.FAILED)
+        ).all()
+        message = session.get_one(ProcessingOrder, order_id).state_message or ""
+    assert failed
+    assert "without a result manifest" not in message
+    assert "127.0.0.1" in message or "S3" in message, message
