@@ -59,7 +59,9 @@ class OrderSpec(BaseModel):
 
     ``input_filters`` maps a product type to ``key: value`` conditions its input products
     must meet; ``output_parameters`` are given to every output product;
-    ``input_product_classes`` is the stop list (never produced by this order).
+    ``input_product_classes`` is the stop list (never produced by this order);
+    ``file_class`` of the outputs defaults to the mission's first file class (output file
+    names must follow the mission's own naming pattern).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -330,7 +332,7 @@ def create_order(
         if spec.slice_duration_s is None
         else round(spec.slice_duration_s * 1000),
         slice_overlap_ms=round(spec.slice_overlap_s * 1000),
-        file_class=spec.file_class,
+        file_class=spec.file_class or next(iter(mission.file_classes), None),
         processing_mode=spec.processing_mode,
         product_quality=spec.product_quality,
         priority=spec.priority,

@@ -16,9 +16,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from orderman.orders import create_order, parse_order_spec
 from orderman.service import run_command, run_plan
 from planner.slicing import count_job_windows, slice_order
 from processor_wrappers.__main__ import main as wrapper_main
+from productionplanner.descriptions import build_descriptions
 from productionplanner.dispatcher import Dispatcher
 from proseo.api.app import API_PREFIX, create_app
 from proseo.catalogue.facilities import default_facility
@@ -29,6 +31,7 @@ from proseo.db import Database
 from proseo.enums import JobStepState, SlicingType
 from proseo.errors import InvalidInputError
 from proseo.model import Job, JobStep, ProcessingOrder
+from proseo.model.base import utc_now
 from proseo.storage import check_name
 from tests.conftest import add_user, api_client, approved_tst_order, tst_order_spec
 from tests.pgcluster import free_port
@@ -273,3 +276,28 @@ def test_unreachable_storage_is_the_job_steps_reason(
     assert failed
     assert "without a result manifest" not in message
     assert "127.0.0.1" in message or "S3" in message, message
+
+
+def test_outputs_of_an_order_without_a_file_class_follow_the_missions_names(
+    tst: Database,
+) -> None:
+    from missions.testmission import plugin
+
+    with tst.transaction() as session:
+        order = create_order(session, parse_order_spec(tst_order_spec(identifier="NO-FC")))
+        assert order.file_class == "OPER"
+        order_id = order.id
+    run_command(tst, order_id, "approve")
+    run_plan(tst, order_id)
+    run_command(tst, order_id, "release")
+    with tst.transaction() as session:
+        step_ids = session.scalars(
+            select(JobStep.id).join(Job).where(Job.processing_order_id == order_id)
+        ).all()
+        outputs = build_descriptions(
+            session, list(step_ids), default_facility(session), {"kind": "posix", "root": "/"},
+            utc_now(),
+        )  # fmt: skip
+    names = [o.file_name for d in outputs.values() for o in d.outputs]
+    assert names
+    assert all(plugin.parse_file_name(name) is not None for name in names), names
