@@ -32,8 +32,8 @@ _CHUNK = 5_000
 class StoredFileEntry(BaseModel):
     """A file already in storage: its key, size (bytes) and MD5 (hex)."""
 
-    key: str
-    size_bytes: int = Field(ge=0)
+    key: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+/-]*$")
+    size_bytes: int = Field(ge=0, le=2**53)  # exact in every JSON reader
     md5: str = Field(pattern=r"^[0-9a-f]{32}$")
 
     @field_validator("key")
@@ -46,8 +46,8 @@ class StoredFileEntry(BaseModel):
 class StoredProductEntry(BaseModel):
     """One product of a bulk batch (times UTC with time zone; first file is the main one)."""
 
-    mission: str
-    product_type: str
+    mission: str = Field(min_length=1, max_length=20)
+    product_type: str = Field(min_length=1, max_length=100)
     sensing_start: datetime
     sensing_stop: datetime
     generation_time: datetime | None = None

@@ -11,7 +11,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -49,9 +49,9 @@ class OrbitRange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    spacecraft: str
-    orbit_from: int = Field(alias="from", ge=0)
-    orbit_to: int = Field(alias="to", ge=0)
+    spacecraft: str = Field(min_length=1, max_length=100)
+    orbit_from: int = Field(alias="from", ge=0, le=2**31 - 1)
+    orbit_to: int = Field(alias="to", ge=0, le=2**31 - 1)
 
 
 class OrderSpec(BaseModel):
@@ -66,15 +66,15 @@ class OrderSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mission: str
+    mission: str = Field(min_length=1, max_length=20)
     identifier: str = Field(min_length=1, max_length=255)
-    requested_product_classes: list[str] = Field(min_length=1)
+    requested_product_classes: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     start_time: datetime | None = None
     stop_time: datetime | None = None
     orbits: list[OrbitRange] = Field(default_factory=list)
     slicing_type: SlicingType = SlicingType.NONE
-    slice_duration_s: float | None = Field(default=None, gt=0)
-    slice_overlap_s: float = Field(default=0, ge=0)
+    slice_duration_s: float | None = Field(default=None, ge=0.001, le=1e10)
+    slice_overlap_s: float = Field(default=0, ge=0, le=1e10)
     file_class: str | None = None
     processing_mode: str | None = None
     product_quality: ProductQuality = ProductQuality.NOMINAL
@@ -86,7 +86,7 @@ class OrderSpec(BaseModel):
     configured_processors: list[str] = Field(default_factory=list)
     input_product_classes: list[str] = Field(default_factory=list)
     processing_facility: str | None = None
-    input_data_timeout_s: int | None = Field(default=None, gt=0)
+    input_data_timeout_s: int | None = Field(default=None, gt=0, le=2**31 - 1)
     release_on_input_timeout: bool = False
     max_retries: int = Field(default=0, ge=0, le=100)
     notification_endpoint: str | None = None

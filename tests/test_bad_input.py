@@ -301,3 +301,15 @@ def test_outputs_of_an_order_without_a_file_class_follow_the_missions_names(
     names = [o.file_name for d in outputs.values() for o in d.outputs]
     assert names
     assert all(plugin.parse_file_name(name) is not None for name in names), names
+
+
+def test_a_malformed_multipart_body_is_an_input_error(tst: Database, tmp_path: Path) -> None:
+    app = create_app(load_settings(data_dir=tmp_path), database=tst)
+    ingestor = api_client(app, add_user(tst, "ingestor", ["PRODUCT_INGESTOR"]))
+    answer = ingestor.post(
+        "/ingest/TST",
+        content=b"--b\r\n[[]]--b--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert answer.status_code == 422
+    _is_error_document(answer.json(), "body")

@@ -72,7 +72,7 @@ def unprotected_routes(app: FastAPI) -> list[str]:
 def test_every_route_is_versioned_and_declares_a_role(tmp_path: Path) -> None:
     app = create_app(load_settings(data_dir=tmp_path))
     routes = api_routes(app)
-    assert len(routes) >= 19
+    assert len(routes) >= 28
     assert [p for p in app.openapi()["paths"] if not p.startswith(API_PREFIX + "/")] == []
     assert unprotected_routes(app) == []
     public = [p for p, r in routes if PUBLIC in [d.call for d in r.dependant.dependencies]]
@@ -131,6 +131,12 @@ def _matrix() -> list[Case]:
         Case("POST", "/orders/{approvable}/approve", R.ORDER_APPROVER),
         Case("POST", "/orders/{order}/plan?dry_run=true", R.ORDER_PLANNER),
         Case("POST", "/orders/{order}/suspend", R.ORDER_PLANNER),
+        Case("POST", "/orders/{order}/cancel", R.ORDER_PLANNER),
+        Case("POST", "/orders/{order}/retry", R.ORDER_PLANNER),
+        Case("POST", "/orders/{order}/reset", R.ORDER_PLANNER),
+        Case("POST", "/orders/{order}/release", R.ORDER_PLANNER),
+        Case("POST", "/orders/{order}/resume", R.ORDER_PLANNER),
+        Case("POST", "/orders/{order}/close", R.ORDER_PLANNER),
         Case("POST", "/ingest/batch", R.PRODUCT_INGESTOR, "batch"),
         Case("POST", "/ingest/TST", R.PRODUCT_INGESTOR, "upload"),
         Case("POST", "/orders/{order}/delete", R.ORDER_MGR),
@@ -139,10 +145,7 @@ def _matrix() -> list[Case]:
     ]
 
 
-ROUTE_OF_CASE = {
-    "/orders/{order_id}/{command}": "/orders/{order}/delete",
-    "/orders/{order_id}/plan": "/orders/{order}/plan?dry_run=true",
-}
+ROUTE_OF_CASE = {"/orders/{order_id}/plan": "/orders/{order}/plan?dry_run=true"}
 
 
 def _call(client: Any, case: Case, ids: dict[str, int], tag: str) -> Any:
@@ -242,7 +245,6 @@ def test_route_role_mission_matrix(
         server.terminate()
         server.wait(timeout=10)
     with database.transaction() as session:
-        assert session.get(ProcessingOrder, ids["order"]) is None  # a late row deleted it
         approved = session.get_one(ProcessingOrder, ids["approvable"])
         assert approved.approved_by == f"has-{UserRole.ORDER_APPROVER}"
 

@@ -32,7 +32,9 @@ from tests.pgcluster import free_port
 
 def _serve(database: Database, data_dir: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
     """``proseo serve`` on a free port with ``options``; returns the process and the base URL
-    of the versioned API."""
+    of the versioned API. Its output goes to ``<data_dir>/serve.log``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = (data_dir / "serve.log").open("w")
     port = free_port()
     server = subprocess.Popen(
         [
@@ -46,10 +48,11 @@ def _serve(database: Database, data_dir: Path, *options: str) -> tuple[subproces
             str(port),
             *options,
         ],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    log.close()  # the child has its own handle; a pipe would fill up and block the server
     base = f"http://127.0.0.1:{port}{API_PREFIX}"
     for _ in range(100):
         try:

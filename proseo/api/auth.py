@@ -1,9 +1,9 @@
 """Authentication and role checks of the REST API.
 
 Every route declares what it needs through one dependency that is a :class:`RoleCheck`:
-:class:`Requires` (one role in the user's mission), :class:`RequiresCommandRole` (the role
-the order command registry gives the command in the path) or :data:`PUBLIC` (no login; only
-the health check). ``tests/test_security.py`` walks every route and fails for one without.
+:class:`Requires` (one role in the user's mission; the order command routes take theirs from
+the order command registry) or :data:`PUBLIC` (no login; only the health check).
+``tests/test_security.py`` walks every route and fails for one without.
 
 Credentials: HTTP Basic (user name and password; Argon2 costs about 0.18 s a request, so
 scripts should use tokens) or a bearer API token. Missing or wrong credentials give 401
@@ -22,9 +22,8 @@ from fastapi.security import (
     HTTPBearer,
 )
 
-from orderman.registry import ORDER_COMMANDS
 from proseo.enums import UserRole
-from proseo.errors import AuthenticationError, InvalidInputError
+from proseo.errors import AuthenticationError
 from proseo.security.accounts import authenticate_password, authenticate_token
 from proseo.security.principal import Principal
 
@@ -75,23 +74,6 @@ class Requires(RoleCheck):
 
     def __call__(self, principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         principal.require(self.roles[0])
-        return principal
-
-
-class RequiresCommandRole(RoleCheck):
-    """Dependency of ``POST /orders/{id}/{command}``: the role the order command registry
-    gives the command (ORDER_APPROVER for approve, ORDER_MGR for delete, ORDER_PLANNER for
-    the rest)."""
-
-    roles = tuple(sorted({c.role for c in ORDER_COMMANDS.values()}))
-
-    def __call__(
-        self, command: str, principal: Annotated[Principal, Depends(authenticate)]
-    ) -> Principal:
-        spec = ORDER_COMMANDS.get(command)
-        if spec is None:
-            raise InvalidInputError("command", command, "not an order command")
-        principal.require(spec.role)
         return principal
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from proseo.api.auth import Requires
-from proseo.api.deps import MAX_ID, DbSession, ObjectId
+from proseo.api.deps import MAX_ID, DbSession, IsoTime, ObjectId
 from proseo.catalogue.facilities import FacilityRow, list_facilities
 from proseo.catalogue.missions import MissionSummary, list_missions
 from proseo.catalogue.products import (
@@ -98,10 +97,10 @@ def get_products(
     mission: str | None = None,
     product_class: Annotated[str | None, Query(description="Product type.")] = None,
     sensing_from: Annotated[
-        AwareDatetime | None, Query(description="Sensing stop after (with a time zone).")
+        IsoTime | None, Query(description="Sensing stop after (with a time zone).")
     ] = None,
     sensing_to: Annotated[
-        AwareDatetime | None, Query(description="Sensing start before (with a time zone).")
+        IsoTime | None, Query(description="Sensing start before (with a time zone).")
     ] = None,
     with_files: bool = False,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,

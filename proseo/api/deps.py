@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from pydantic import AwareDatetime, BeforeValidator
 from sqlalchemy.orm import Session
 
 from proseo.db import Database
@@ -33,3 +35,16 @@ MAX_ID = 2**63 - 1
 
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Id (1 .. 2^63-1).")]
 """A path parameter naming an object by id; out of range is a 422 naming the field."""
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text is a time here (not a number of seconds)."""
+    if not isinstance(value, str) or not _ISO.match(value):
+        raise ValueError("expected an ISO 8601 time with a time zone, e.g. 2024-01-01T00:00:00Z")
+    return value
+
+
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+"""A query parameter that is a time: ISO 8601 text with a time zone."""

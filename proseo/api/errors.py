@@ -41,6 +41,7 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
+        (400, "The request body cannot be parsed."),
         (401, "No valid credentials (HTTP Basic or a bearer API token)."),
         (403, "The user lacks the role in the object's mission, or separation of duties."),
         (404, "No such object."),
@@ -91,6 +92,19 @@ def _over_body_limit(request: Request) -> str | None:
             "(setting limits.max_request_bytes)"
         )
     return None
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route offers on the request's path (for ``Allow`` of a 405)."""
+    from starlette.routing import compile_path
+
+    from proseo.api.app import api_routes
+
+    methods: set[str] = set()
+    for path, route in api_routes(request.app):
+        if compile_path(path)[0].match(request.url.path):
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -184,8 +198,11 @@ def install_error_handlers(app: FastAPI) -> None:
             if error.status_code == 405
             else str(error.detail)
         )
+        headers = dict(getattr(error, "headers", None) or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         return JSONResponse(
             status_code=error.status_code,
             content=_body(request, name, category, message, {}),
-            headers=getattr(error, "headers", None),
+            headers=headers or None,
         )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -24,7 +23,7 @@ from orderman.views import (
     order_products,
     order_view,
 )
-from proseo.api.auth import Requires, RequiresCommandRole
+from proseo.api.auth import Requires
 from proseo.api.deps import DbSession, ObjectId, database
 from proseo.enums import UserRole
 from proseo.security.principal import Principal
@@ -34,18 +33,11 @@ router = APIRouter(tags=["orders"])
 OrderReader = Annotated[Principal, Depends(Requires(UserRole.ORDER_READER))]
 OrderManager = Annotated[Principal, Depends(Requires(UserRole.ORDER_MGR))]
 OrderPlanner = Annotated[Principal, Depends(Requires(UserRole.ORDER_PLANNER))]
-CommandUser = Annotated[Principal, Depends(RequiresCommandRole())]
 
 
 def _in_mission(request: Request, order_id: int, user: Principal, role: UserRole) -> None:
     with database(request).transaction() as session:
         user.require(role, order_mission(session, order_id))
-
-
-if TYPE_CHECKING:
-    Command = str
-else:  # the order commands of the registry that POST /orders/{id}/{command} runs
-    Command = StrEnum("Command", {name: name for name in RUNNABLE})
 
 
 class CommandResult(BaseModel):
@@ -139,23 +131,47 @@ def post_plan(
     )
 
 
-@router.post("/orders/{order_id}/{command}")
-def post_command(
-    order_id: ObjectId, command: Command, request: Request, user: CommandUser, force: bool = False
-) -> CommandResult:
-    """Run an order command; refused with 409 and the states that allow it, with 403 without
-    the command's role (approve: ORDER_APPROVER, not the order's creator; delete: ORDER_MGR;
-    the others: ORDER_PLANNER)."""
-    _in_mission(request, order_id, user, ORDER_COMMANDS[str(command)].role)
-    order, result = run_command(
-        database(request), order_id, str(command), user=user.username, force=force
+def _command_route(name: str) -> None:
+    """``POST /orders/{order_id}/<name>`` for the registry's order command ``name``, needing
+    the role the registry gives it (one route per command, so a wrong method on any order
+    path is a 405 and the OpenAPI lists exactly the commands)."""
+    spec = ORDER_COMMANDS[name]
+    role_user = Annotated[Principal, Depends(Requires(spec.role))]
+
+    def post_command(
+        order_id: ObjectId, request: Request, user: role_user, force: bool = False
+    ) -> CommandResult:
+        _in_mission(request, order_id, user, spec.role)
+        order, result = run_command(
+            database(request), order_id, name, user=user.username, force=force
+        )
+        return CommandResult(
+            id=order_id,
+            identifier=order.identifier,
+            state=None if name == "delete" else order.state.value,
+            result=result,
+        )
+
+    # the role is the command's own: give the annotation as an object (this module's
+    # annotations are strings, and a local alias cannot be resolved from them)
+    post_command.__annotations__["user"] = role_user
+    extra = " (refused for the order's creator unless the mission allows it)"
+    post_command.__doc__ = (
+        f"{spec.help} Needs {spec.role.value}"
+        + (extra if name == "approve" else "")
+        + "; 409 names the states that allow it."
     )
-    return CommandResult(
-        id=order_id,
-        identifier=order.identifier,
-        state=None if command == "delete" else order.state.value,
-        result=result,
+    router.add_api_route(
+        f"/orders/{{order_id}}/{name}",
+        post_command,
+        methods=["POST"],
+        name=f"order_{name}",
+        summary=f"Order {name}",
     )
+
+
+for _name in RUNNABLE:
+    _command_route(_name)
 
 
 @router.get("/jobsteps/{job_step_id}")

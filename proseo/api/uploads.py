@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from proseo.errors import InvalidInputError, UploadTooLarge
@@ -106,8 +107,8 @@ async def receive_multipart(
     """Parse a ``multipart/form-data`` body chunk by chunk into ``folder``.
 
     :param content_type: the request's Content-Type header (with the boundary).
-    :raises InvalidInputError: for another content type, a bad file name, a file given twice
-        or an oversized text field.
+    :raises InvalidInputError: for another content type, a malformed body, a bad file name,
+        a file given twice or an oversized text field.
     :raises UploadTooLarge: as soon as one file passes ``max_file_bytes`` bytes.
     """
     kind, options = parse_options_header(content_type)
@@ -132,6 +133,8 @@ async def receive_multipart(
         async for chunk in body:
             parser.write(chunk)
         parser.finalize()
+    except MultipartParseError as error:
+        raise InvalidInputError("body", None, f"not a multipart/form-data body: {error}") from None
     finally:
         receiver.close()
     return receiver.upload
