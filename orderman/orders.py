@@ -67,7 +67,7 @@ class OrderSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mission: str = Field(min_length=1, max_length=20)
-    identifier: str = Field(min_length=1, max_length=255)
+    identifier: str = Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")
     requested_product_classes: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     start_time: datetime | None = None
     stop_time: datetime | None = None

@@ -23,9 +23,12 @@ import re
 from dataclasses import dataclass, field, replace
 
 from proseo.enums import PolicyType
-from proseo.errors import SelectionRuleError
+from proseo.errors import InvalidInputError, SelectionRuleError
 
 MS_PER_UNIT: dict[str, int] = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
+MAX_DELTA_MS = 36_500 * 86_400_000
+"""Longest delta a rule may give (100 years; a longer one cannot be a real search window,
+and would overflow the time arithmetic of the planner and the database)."""
 
 POLICIES_WITHOUT_DELTAS = frozenset(
     {
@@ -91,10 +94,12 @@ def merge_simple_rules(first: SimpleRule, second: SimpleRule) -> SimpleRule:
     """Merge two simple rules for the same filtered source type.
 
     Policies of ``second`` not in ``first`` are appended; a policy in both keeps its place
-    and gets the wider of each delta. The result is mandatory if either is, and its
+    and gets the wider of each delta (two LatestValidityClosest policies only when they aim
+    at the same time, see :func:`_check_same_target`). The result is mandatory if either is, and its
     MINCOVER is the larger of the two.
 
     :raises ValueError: when the source keys differ.
+    :raises InvalidInputError: for LatestValidityClosest policies aiming at different times.
     """
     if first.source_key != second.source_key:
         raise ValueError(f"cannot merge rules for {first.source_key} and {second.source_key}")
@@ -102,6 +107,7 @@ def merge_simple_rules(first: SimpleRule, second: SimpleRule) -> SimpleRule:
     for policy in second.policies:
         for i, existing in enumerate(policies):
             if existing.policy_type is policy.policy_type:
+                _check_same_target(first.source_type, existing, policy)
                 policies[i] = replace(
                     existing,
                     delta_before_ms=max(existing.delta_before_ms, policy.delta_before_ms),
@@ -117,6 +123,26 @@ def merge_simple_rules(first: SimpleRule, second: SimpleRule) -> SimpleRule:
         mandatory=first.mandatory or second.mandatory,
         min_coverage=max(coverages) if coverages else None,
     )
+
+
+def _check_same_target(source_type: str, one: Policy, other: Policy) -> None:
+    """Refuse merging two LatestValidityClosest policies that aim at different times.
+
+    The policy selects the product closest to the centre of the widened window; merging
+    widens each delta to the larger one, which moves that centre unless both policies aim
+    at the same offset (``delta_after - delta_before``). prosEO refuses such a merge too.
+    """
+    if one.policy_type is not PolicyType.LATEST_VALIDITY_CLOSEST:
+        return
+    if one.delta_after_ms - one.delta_before_ms != other.delta_after_ms - other.delta_before_ms:
+        raise InvalidInputError(
+            "selection rule",
+            f"{source_type}: {one.policy_type.value}({format_delta(one.delta_before_ms)}, "
+            f"{format_delta(one.delta_after_ms)}) and ({format_delta(other.delta_before_ms)}, "
+            f"{format_delta(other.delta_after_ms)})",
+            "two LatestValidityClosest policies for the same source aim at different times "
+            "and cannot be merged; give one",
+        )
 
 
 def merge_rules(simple_rules: list[SimpleRule] | tuple[SimpleRule, ...]) -> Rule:
@@ -269,6 +295,7 @@ class _Parser:
         return Policy(policy_type, before, after)
 
     def delta(self) -> int:
+        start = self.pos
         number = int(
             self.token(_INTEGER, "a delta: a non-negative integer with unit d, h, m, s or ms")
         )
@@ -282,6 +309,8 @@ class _Parser:
         if match is not None:
             unit = match.group(1).lower()
             self.pos = match.end()
+        if number * MS_PER_UNIT[unit] > MAX_DELTA_MS:
+            raise self.fail(f"a delta of at most {MAX_DELTA_MS // MS_PER_UNIT['d']} d", start)
         return number * MS_PER_UNIT[unit]
 
 

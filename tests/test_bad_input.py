@@ -29,9 +29,10 @@ from proseo.config import Settings, load_settings
 from proseo.contract import RunManifest, RunStatus
 from proseo.db import Database
 from proseo.enums import JobStepState, SlicingType
-from proseo.errors import InvalidInputError
-from proseo.model import Job, JobStep, ProcessingOrder
+from proseo.errors import InvalidInputError, SelectionRuleError
+from proseo.model import Job, JobStep, Mission, ProcessingOrder
 from proseo.model.base import utc_now
+from proseo.rule_language import parse_rule
 from proseo.storage import check_name
 from tests.conftest import add_user, api_client, approved_tst_order, tst_order_spec
 from tests.pgcluster import free_port
@@ -313,3 +314,59 @@ def test_a_malformed_multipart_body_is_an_input_error(tst: Database, tmp_path: P
     )
     assert answer.status_code == 422
     _is_error_document(answer.json(), "body")
+
+
+def test_rules_refuse_huge_deltas_and_merges_that_move_the_target() -> None:
+    with pytest.raises(SelectionRuleError, match="at most 36500 d"):
+        parse_rule("FOR L0 SELECT ValIntersect(99999999999999999999 d, 0)")
+    assert parse_rule("FOR L0 SELECT ValIntersect(36500 d, 0)")
+    same_target = parse_rule(
+        "FOR AUX SELECT LatestValidityClosest(1d, 1d); FOR AUX SELECT LatestValidityClosest(2d, 2d)"
+    )
+    (policy,) = same_target.simple_rules[0].policies
+    assert (policy.delta_before_ms, policy.delta_after_ms) == (2 * 86_400_000, 2 * 86_400_000)
+    with pytest.raises(InvalidInputError, match="aim at different times"):
+        parse_rule(
+            "FOR AUX SELECT LatestValidityClosest(1d, 2d); "
+            "FOR AUX SELECT LatestValidityClosest(2d, 2d)"
+        )
+
+
+def test_sample_data_makes_tst_inputs_the_plugin_recognises(tmp_path: Path) -> None:
+    from missions.testmission import plugin
+    from missions.testmission.sample_data import write_sample_data
+
+    files = write_sample_data(tmp_path, 1, 2)
+    assert len(files) == 2 * 5 + 1
+    kinds = [plugin.parse_file_name(f.name) for f in files]
+    assert all(k is not None for k in kinds)
+    assert {k.product_type for k in kinds if k} == {"L0________", "AUX_ORB___"}
+    with pytest.raises(ValueError, match="1 to 100"):
+        write_sample_data(tmp_path, 99, 101)
+
+
+def test_nul_characters_are_refused_not_a_server_error(tst: Database) -> None:
+    app = create_app(load_settings(), database=tst)
+    user = api_client(app, add_user(tst, "cli", ["CLI_USER", "ORDER_MGR"]))
+    token = user.post("/tokens", json={"name": "a\x00b"})
+    assert token.status_code == 422
+    _is_error_document(token.json(), "name")
+    order = user.post("/orders", json=tst_order_spec(identifier="x\x00y"))
+    assert order.status_code == 422
+    _is_error_document(order.json(), "identifier")
+    if tst.backend == "postgresql":  # the safety net below the API: no 500 either
+        with pytest.raises(InvalidInputError, match="NUL"), tst.transaction() as session:
+            session.add(Mission(code="NUL", name="a\x00b"))
+
+
+def test_order_create_quiet_prints_the_new_id(
+    tst: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = tst.engine.url.render_as_string(hide_password=False)
+    args = ["--database-url", url, "order", "create", "-m", "TST", "--id", "Q-1", "-c",
+            "L2________", "--orbits", "TST1:1-2", "--slicing", "ORBIT", "-q"]  # fmt: skip
+    assert run(args) == 0
+    printed = capsys.readouterr().out.strip()
+    with tst.transaction() as session:
+        made = session.scalars(select(ProcessingOrder).where(ProcessingOrder.identifier == "Q-1"))
+        assert printed == str(made.one().id)

@@ -23,7 +23,7 @@ class TokenRequest(BaseModel):
     """A new API token of the caller: what it is for and how long it lives (days; default
     from the server's ``security.token_lifetime_days``)."""
 
-    name: str = Field(default="cli", min_length=1, max_length=100)
+    name: str = Field(default="cli", min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     days: int | None = Field(default=None, ge=1, le=3650)
 
 

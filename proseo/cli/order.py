@@ -96,6 +96,7 @@ def create(
         None, "--input-timeout", help="Seconds to wait for inputs."
     ),
     max_retries: int = typer.Option(0, "--max-retries"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the new order's id."),
 ) -> None:
     """Create a processing order (state INITIAL) from a file or from options."""
     from orderman.orders import load_order_spec, parse_order_spec
@@ -136,20 +137,27 @@ def create(
             },
             source="options",
         )
-    _create(ctx, spec)
+    _create(ctx, spec, quiet)
 
 
-def _create(ctx: typer.Context, spec: OrderSpec) -> None:
+def _create(ctx: typer.Context, spec: OrderSpec, quiet: bool = False) -> None:
     from orderman.orders import create_order
 
     remote = cli_context(ctx).remote
     if remote is not None:
         made = remote.post("/orders", json=spec.model_dump(mode="json", by_alias=True))
+        if quiet:
+            typer.echo(made["id"])
+            return
         console.print(f"order {made['id']} ({made['identifier']}) created in state {made['state']}")
         return
     context = cli_context(ctx)
     with context.database.transaction() as session:
         order = create_order(session, spec, local_actor(), context.settings.limits)
+        if quiet:
+            session.flush()
+            typer.echo(order.id)
+            return
         console.print(f"order {order.id} ({order.identifier}) created in state {order.state.value}")
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from proseo.config import Settings
-from proseo.errors import ConfigurationError, ConflictError, ProseoError
+from proseo.errors import ConfigurationError, ConflictError, InvalidInputError, ProseoError
 
 
 def create_database_engine(
@@ -130,6 +130,12 @@ class Database:
                 ) from error
             raise
         except ProseoError:
+            raise
+        except (ValueError, exc.StatementError) as error:
+            if "NUL" in str(error):  # PostgreSQL text cannot hold the character U+0000
+                raise InvalidInputError(
+                    "text", None, "contains a NUL character, which the database cannot store"
+                ) from error
             raise
         finally:
             session.close()
