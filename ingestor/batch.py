@@ -25,6 +25,7 @@ from proseo.errors import ConflictError, InvalidInputError, StorageError
 from proseo.model import ProcessingFacility, Product, ProductClass, ProductFile, ProductParameter
 from proseo.model.base import utc_now
 from proseo.storage import Storage, check_key
+from proseo.validation import JsonInt
 
 _CHUNK = 5_000
 
@@ -33,7 +34,7 @@ class StoredFileEntry(BaseModel):
     """A file already in storage: its key, size (bytes) and MD5 (hex)."""
 
     key: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+/-]*$")
-    size_bytes: int = Field(ge=0, le=2**53)  # exact in every JSON reader
+    size_bytes: JsonInt = Field(ge=0, le=2**53)  # exact in every JSON reader
     md5: str = Field(pattern=r"^[0-9a-f]{32}$")
 
     @field_validator("key")

@@ -42,6 +42,7 @@ from proseo.model import (
     Spacecraft,
 )
 from proseo.model.history import StateHistory
+from proseo.validation import JsonInt
 
 
 class OrbitRange(BaseModel):
@@ -50,8 +51,8 @@ class OrbitRange(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     spacecraft: str = Field(min_length=1, max_length=100)
-    orbit_from: int = Field(alias="from", ge=0, le=2**31 - 1)
-    orbit_to: int = Field(alias="to", ge=0, le=2**31 - 1)
+    orbit_from: JsonInt = Field(alias="from", ge=0, le=2**31 - 1)
+    orbit_to: JsonInt = Field(alias="to", ge=0, le=2**31 - 1)
 
 
 class OrderSpec(BaseModel):
@@ -78,7 +79,7 @@ class OrderSpec(BaseModel):
     file_class: str | None = None
     processing_mode: str | None = None
     product_quality: ProductQuality = ProductQuality.NOMINAL
-    priority: int = Field(default=50, ge=0, le=1000)
+    priority: JsonInt = Field(default=50, ge=0, le=1000)
     production_type: ProductionType = ProductionType.ON_DEMAND_DEFAULT
     input_filters: dict[str, dict[str, str]] = Field(default_factory=dict)
     output_parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
@@ -86,9 +87,11 @@ class OrderSpec(BaseModel):
     configured_processors: list[str] = Field(default_factory=list)
     input_product_classes: list[str] = Field(default_factory=list)
     processing_facility: str | None = None
-    input_data_timeout_s: int | None = Field(default=None, gt=0, le=2**31 - 1)
+    input_data_timeout_s: JsonInt | None = Field(
+        default=None, gt=0, le=2**31 - 1, json_schema_extra={"minimum": 1, "maximum": 2**31 - 1}
+    )
     release_on_input_timeout: bool = False
-    max_retries: int = Field(default=0, ge=0, le=100)
+    max_retries: JsonInt = Field(default=0, ge=0, le=100)
     notification_endpoint: str | None = None
 
     @field_validator("dynamic_processing_parameters", "output_parameters", "input_filters")

@@ -155,3 +155,19 @@ def test_real_cluster_runs_a_job(tmp_path: Path) -> None:  # pragma: no cover - 
         assert wait_until_ended(executor, submitted, 300) == {spec.run_key: ExecutorStatus.ENDED}
     finally:
         executor.cancel(submitted)
+
+
+def test_credentials_come_from_a_secret_never_from_the_run(tmp_path: Path) -> None:
+    spec = RunSpec(
+        "proseo-13-1",
+        tmp_path / "d.json",
+        tmp_path / "m.json",
+        environment={"AWS_SECRET_ACCESS_KEY": "planted-secret"},
+    )
+    manifest = job_manifest(
+        spec, namespace="eo", image="img:1", data_dir=tmp_path, credentials_secret="s3-keys"
+    )
+    kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "s3-keys"}}]
+    assert "planted-secret" not in str(manifest)

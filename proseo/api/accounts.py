@@ -13,6 +13,7 @@ from proseo.api.deps import DbSession, ObjectId
 from proseo.enums import UserRole
 from proseo.security.accounts import create_token, get_user, revoke_token
 from proseo.security.principal import Principal
+from proseo.validation import JsonInt
 
 router = APIRouter(tags=["accounts"])
 
@@ -24,7 +25,9 @@ class TokenRequest(BaseModel):
     from the server's ``security.token_lifetime_days``)."""
 
     name: str = Field(default="cli", min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
-    days: int | None = Field(default=None, ge=1, le=3650)
+    days: JsonInt | None = Field(
+        default=None, ge=1, le=3650, json_schema_extra={"minimum": 1, "maximum": 3650}
+    )
 
 
 class TokenIssued(BaseModel):

@@ -132,7 +132,7 @@ class Database:
         except ProseoError:
             raise
         except (ValueError, exc.StatementError) as error:
-            if "NUL" in str(error):  # PostgreSQL text cannot hold the character U+0000
+            if "cannot contain NUL" in str(error):  # psycopg2: PostgreSQL text has no U+0000
                 raise InvalidInputError(
                     "text", None, "contains a NUL character, which the database cannot store"
                 ) from error
