@@ -51,7 +51,7 @@ from proseo.enums import (
     OrderState,
     StatefulEntity,
 )
-from proseo.errors import ProseoError
+from proseo.errors import DatabaseBusyError, ProseoError
 from proseo.model import (
     Job,
     JobStep,
@@ -303,12 +303,23 @@ class Dispatcher:
         """Tick until stopped: once, until nothing runs or is ready (``until_idle``), until
         ``timeout_s`` seconds passed, or until ``should_stop()`` says so.
 
+        A round that finds the database locked by another writer (a second dispatcher on the
+        same SQLite file) is void and the next one tries again: what it did was rolled back.
+
         :returns: the counts summed over all ticks, with the job step states after the last.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         total = TickReport()
         while True:
-            report = self.tick()
+            try:
+                report = self.tick()
+            except DatabaseBusyError as error:  # another writer (SQLite): this round is void
+                log.warning("dispatcher: %s", error.message)
+                total.errors.append(error.message)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return total
+                time.sleep(interval_s)
+                continue
             total.add(report)
             if on_tick is not None:
                 on_tick(report)

@@ -123,6 +123,11 @@ class ConfigurationError(ProseoError):
     """The settings or a plug-in are incomplete or inconsistent."""
 
 
+class DatabaseBusyError(ProseoError):
+    """The database stayed locked by another writer past the busy timeout (SQLite has one
+    writer at a time); nothing of the attempt was kept and it can be tried again (HTTP 503)."""
+
+
 class AuthenticationError(ProseoError):
     """Credentials are missing, wrong, expired, revoked or the account is locked (HTTP 401).
 
@@ -148,6 +153,7 @@ HTTP_STATUS: dict[type[ProseoError], int] = {
     ConfigurationError: 500,
     AuthenticationError: 401,
     PermissionDeniedError: 403,
+    DatabaseBusyError: 503,
     UploadTooLarge: 413,
 }
 
@@ -165,6 +171,7 @@ EXIT_CODES: dict[type[ProseoError], int] = {
     ConfigurationError: 11,
     AuthenticationError: 12,
     PermissionDeniedError: 13,
+    DatabaseBusyError: 14,
 }
 
 

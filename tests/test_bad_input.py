@@ -5,6 +5,8 @@ schema named, and text a Job Order cannot carry refused when the order is made."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -370,3 +372,32 @@ def test_order_create_quiet_prints_the_new_id(
     with tst.transaction() as session:
         made = session.scalars(select(ProcessingOrder).where(ProcessingOrder.identifier == "Q-1"))
         assert printed == str(made.one().id)
+
+
+def test_two_dispatchers_on_one_database_both_survive_and_run_each_step_once(
+    tst: Database, tst_settings: Settings, tmp_path: Path
+) -> None:
+    run_log = tmp_path / "runs.log"
+    order_id = approved_tst_order(
+        tst,
+        identifier="TWO",
+        orbits=[{"spacecraft": "TST1", "from": 1, "to": 2}],
+        dynamic_processing_parameters={"tstRunLog": str(run_log)},
+    )
+    run_plan(tst, order_id)
+    run_command(tst, order_id, "release")
+    proseo = str(Path(sys.executable).with_name("proseo"))
+    args = [proseo, "--database-url", tst.engine.url.render_as_string(hide_password=False),
+            "--data-dir", str(tst_settings.data_dir), "dispatcher", "run", "--until-idle",
+            "--interval", "0.1", "--timeout", "120"]  # fmt: skip
+    runs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)]  # fmt: skip
+    outputs = [r.communicate(timeout=180)[0] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    assert all("Traceback" not in out for out in outputs), outputs
+    with tst.transaction() as session:
+        assert session.get_one(ProcessingOrder, order_id).state.value == "COMPLETED"
+        steps = session.scalars(
+            select(JobStep.id).join(Job).where(Job.processing_order_id == order_id)
+        ).all()
+    assert len(run_log.read_text().splitlines()) == len(steps)  # each step ran once

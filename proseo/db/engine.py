@@ -21,7 +21,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from proseo.config import Settings
-from proseo.errors import ConfigurationError, ConflictError, InvalidInputError, ProseoError
+from proseo.errors import (
+    ConfigurationError,
+    ConflictError,
+    DatabaseBusyError,
+    InvalidInputError,
+    ProseoError,
+)
 
 
 def create_database_engine(
@@ -109,7 +115,8 @@ class Database:
         """Open a session in a transaction; commit when the block ends, roll back on error.
 
         An integrity violation at commit or flush is re-raised as :class:`ConflictError`, a
-        missing table as :class:`ConfigurationError` (run ``proseo db upgrade``); project
+        missing table as :class:`ConfigurationError` (run ``proseo db upgrade``), a lock held
+        by another writer past the busy timeout as :class:`DatabaseBusyError`; project
         errors pass through unchanged. Either way nothing of the block is kept.
         """
         session = self.sessions()
@@ -121,6 +128,11 @@ class Database:
                 f"the change conflicts with stored data: {error.orig}", detail=str(error.orig)
             ) from error
         except (exc.OperationalError, exc.ProgrammingError) as error:
+            if "database is locked" in str(error.orig):
+                raise DatabaseBusyError(
+                    "the database is busy: another process held its write lock past the busy "
+                    "timeout (sqlite_busy_timeout_ms); nothing was changed, try again"
+                ) from error
             if _missing_schema(error):
                 url = self.engine.url.render_as_string(hide_password=True)
                 raise ConfigurationError(
