@@ -9,14 +9,13 @@ carries ``WWW-Authenticate``.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.routing import APIRoute
 
 from proseo import __version__
+from proseo.api.routes import API_PREFIX, api_routes
 from proseo.config import Settings
 from proseo.db import Database
 
-API_PREFIX = "/api/v1"
-"""The versioned prefix of every REST route."""
+__all__ = ["API_PREFIX", "api_routes", "create_app"]
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
@@ -56,14 +55,3 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     for router in app.state.routers:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     return app
-
-
-def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
-    """Every REST route of ``app`` as (full path, route), from the routers
-    :func:`create_app` included (what the route and role checks walk)."""
-    return [
-        (API_PREFIX + route.path, route)
-        for router in app.state.routers
-        for route in router.routes
-        if isinstance(route, APIRoute)
-    ]

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from proseo.api.routes import api_routes
 from proseo.errors import AuthenticationError, ProseoError, error_category, http_status_for
 
 log = logging.getLogger("proseo.api")
@@ -97,8 +98,6 @@ def _over_body_limit(request: Request) -> str | None:
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route offers on the request's path (for ``Allow`` of a 405)."""
     from starlette.routing import compile_path
-
-    from proseo.api.app import api_routes
 
     methods: set[str] = set()
     for path, route in api_routes(request.app):
