@@ -30,6 +30,8 @@ caller rolls back and calls :func:`record_planning_failure` in a new transaction
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.orm import Session
 
@@ -135,15 +137,16 @@ def plan(
     user: str | None = None,
     *,
     details: bool = False,
+    progress: Callable[[str, float], None] | None = None,
 ) -> PlanSummary:
     """Plan the order: PLANNING, then PLANNED, or COMPLETED when every requested product
-    exists. On :class:`PlanningError` the caller must roll back and call
-    :func:`record_planning_failure` in a new transaction.
+    exists (``progress`` is told each planning phase as it ends). On :class:`PlanningError`
+    the caller must roll back and call :func:`record_planning_failure` in a new transaction.
     """
     check_command(order, "plan")
     transition(session, order, O.PLANNING, changed_by=user, reason="plan")
     session.flush()
-    summary = plan_order(session, order, details=details, changed_by=user)
+    summary = plan_order(session, order, details=details, changed_by=user, progress=progress)
     if summary.job_steps == 0:
         transition(
             session,

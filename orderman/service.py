@@ -6,6 +6,7 @@ session and never commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from orderman import commands
@@ -29,8 +30,10 @@ def run_plan(
     dry_run: bool = False,
     details: bool = False,
     user: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> PlanSummary:
-    """Plan an order in one transaction (a crash leaves it APPROVED, ready to plan again).
+    """Plan an order in one transaction (a crash or an interruption leaves it APPROVED with
+    nothing written, ready to plan again; ``progress`` is told each phase as it ends).
 
     With ``dry_run`` the plan is built the same way and then rolled back: nothing is written.
     On a :class:`PlanningError` the plan is rolled back and the order is set to
@@ -39,7 +42,9 @@ def run_plan(
     try:
         with database.transaction() as session:
             order = get_order(session, order_id, lock=True)
-            summary = commands.plan(session, order, user, details=details or dry_run)
+            summary = commands.plan(
+                session, order, user, details=details or dry_run, progress=progress
+            )
             if dry_run:
                 raise _DryRun(summary)
             return summary

@@ -19,6 +19,7 @@ whose transaction is rolled back.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
@@ -40,26 +41,32 @@ def plan_order(
     *,
     details: bool = False,
     changed_by: str | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> PlanSummary:
     """Plan ``order`` (which must be in state PLANNING); insert everything in bulk.
 
     :param details: also collect per-step details (for ``--dry-run``; costs memory).
+    :param progress: told each planning phase as it ends, with its seconds.
     :returns: the :class:`PlanSummary`.
     :raises PlanningError: when a class cannot be planned (no configured processor, cyclic
         rules, no orbits) or a referenced row vanished; the caller rolls back.
     """
     with gc_paused():
-        return _plan(session, order, details, changed_by)
+        return _plan(session, order, details, changed_by, progress)
 
 
 def _plan(
-    session: Session, order: ProcessingOrder, details: bool, changed_by: str | None
+    session: Session,
+    order: ProcessingOrder,
+    details: bool,
+    changed_by: str | None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> PlanSummary:
     started = time.perf_counter()
     if order.processing_facility_id is None:
         raise PlanningError(f"processing order {order.identifier} has no processing facility")
     facility_id = order.processing_facility_id
-    summary = PlanSummary(order.id)
+    summary = PlanSummary(order.id, progress=progress)
     catalogue = PlanningCatalogue(session, order)
     windows = job_windows(session, order)
     sources = InputCandidates(session, catalogue, facility_id, windows)

@@ -69,11 +69,15 @@ class PlanSummary:
     windows: list[JobWindow] = field(default_factory=list)
     steps: list[PlannedStep] = field(default_factory=list)
     _clock: float = field(default_factory=time.perf_counter, repr=False)
+    progress: Callable[[str, float], None] | None = field(default=None, repr=False)
+    """Told each phase as it ends, with its seconds (the CLI prints it for long plans)."""
 
     def mark(self, phase: str) -> None:
         """Record the seconds since the previous mark (or the start) under ``phase``."""
         now = time.perf_counter()
         self.phases[phase] = self.phases.get(phase, 0.0) + now - self._clock
+        if self.progress is not None:
+            self.progress(phase, now - self._clock)
         self._clock = now
 
 

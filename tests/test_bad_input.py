@@ -5,6 +5,7 @@ schema named, and text a Job Order cannot carry refused when the order is made."
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -401,3 +402,38 @@ def test_two_dispatchers_on_one_database_both_survive_and_run_each_step_once(
             select(JobStep.id).join(Job).where(Job.processing_order_id == order_id)
         ).all()
     assert len(run_log.read_text().splitlines()) == len(steps)  # each step ran once
+
+
+def test_long_planning_reports_progress_and_an_interruption_leaves_nothing(
+    tst: Database,
+) -> None:
+    order_id = approved_tst_order(
+        tst,
+        identifier="LONG",
+        orbits=[],
+        start_time="2024-01-01T00:00:00Z",
+        stop_time="2024-01-07T00:00:00Z",
+        slicing_type="TIME_SLICE",
+        slice_duration_s=20,
+        requested_product_classes=["L2________"],
+    )
+    proseo = str(Path(sys.executable).with_name("proseo"))
+    url = tst.engine.url.render_as_string(hide_password=False)
+    planning = subprocess.Popen(
+        [proseo, "--database-url", url, "order", "plan", str(order_id)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert planning.stderr is not None
+    first = planning.stderr.readline()  # the first phase has ended: planning is under way
+    assert first.startswith("planning: catalogue and job windows"), first
+    planning.send_signal(signal.SIGINT)
+    _, rest = planning.communicate(timeout=120)
+    assert planning.returncode == 130, rest
+    assert "interrupted: nothing was written" in rest
+    with tst.transaction() as session:
+        assert session.get_one(ProcessingOrder, order_id).state.value == "APPROVED"
+        assert (
+            session.scalars(select(Job.id).where(Job.processing_order_id == order_id)).all() == []
+        )

@@ -275,7 +275,8 @@ def plan(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; write nothing."),
     limit: int = typer.Option(50, "--limit", help="Job steps to print in detail."),
 ) -> None:
-    """Plan an order backwards through the selection rules (APPROVED -> PLANNED)."""
+    """Plan an order backwards through the selection rules (APPROVED -> PLANNED). Each phase
+    is reported on standard error as it ends; Ctrl-C stops planning and writes nothing."""
     from orderman.service import run_plan
 
     remote = cli_context(ctx).remote
@@ -291,9 +292,23 @@ def plan(
         for product_type, count in sorted(done["steps_per_class"].items()):
             console.print(f"  {product_type}: {count} job steps")
         return
-    summary = run_plan(
-        cli_context(ctx).database, order_id, dry_run=dry_run, details=True, user=local_actor()
-    )
+    progress = make_console(stderr=True)
+
+    def tell(phase: str, seconds: float) -> None:
+        progress.print(f"planning: {phase} ({seconds:.2f} s)", markup=False, highlight=False)
+
+    try:
+        summary = run_plan(
+            cli_context(ctx).database,
+            order_id,
+            dry_run=dry_run,
+            details=True,
+            user=local_actor(),
+            progress=tell,
+        )
+    except KeyboardInterrupt:
+        progress.print(f"planning of order {order_id} interrupted: nothing was written")
+        raise typer.Exit(130) from None
     _print_plan(summary, dry_run=dry_run, limit=limit)
 
 
