@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from proseo.errors import NotFoundError
 from proseo.model import Job, JobStep, Mission, ProcessingOrder
+
+
+def _mission_of(query: Select[str], session: Session, what: str, object_id: int) -> str:
+    """The mission code ``query`` (joined down to the object, filtered by its id) finds.
+
+    :raises NotFoundError: naming ``what`` and the id when there is none.
+    """
+    code = session.scalar(query)
+    if code is None:
+        raise NotFoundError(
+            f"no {what} with id {object_id}", field=what.replace(" ", "_"), value=object_id
+        )
+    return code
+
+
+_ORDERS = select(Mission.code).join(ProcessingOrder, ProcessingOrder.mission_id == Mission.id)
 
 
 def order_mission(session: Session, order_id: int) -> str:
@@ -14,16 +30,8 @@ def order_mission(session: Session, order_id: int) -> str:
 
     :raises NotFoundError: naming the id when there is no such order.
     """
-    code = session.scalar(
-        select(Mission.code)
-        .join(ProcessingOrder, ProcessingOrder.mission_id == Mission.id)
-        .where(ProcessingOrder.id == order_id)
-    )
-    if code is None:
-        raise NotFoundError(
-            f"no processing order with id {order_id}", field="order", value=order_id
-        )
-    return code
+    query = _ORDERS.where(ProcessingOrder.id == order_id)
+    return _mission_of(query, session, "processing order", order_id)
 
 
 def job_step_mission(session: Session, job_step_id: int) -> str:
@@ -31,15 +39,9 @@ def job_step_mission(session: Session, job_step_id: int) -> str:
 
     :raises NotFoundError: naming the id when there is no such job step.
     """
-    code = session.scalar(
-        select(Mission.code)
-        .join(ProcessingOrder, ProcessingOrder.mission_id == Mission.id)
-        .join(Job, Job.processing_order_id == ProcessingOrder.id)
+    query = (
+        _ORDERS.join(Job, Job.processing_order_id == ProcessingOrder.id)
         .join(JobStep, JobStep.job_id == Job.id)
         .where(JobStep.id == job_step_id)
     )
-    if code is None:
-        raise NotFoundError(
-            f"no job step with id {job_step_id}", field="job_step", value=job_step_id
-        )
-    return code
+    return _mission_of(query, session, "job step", job_step_id)

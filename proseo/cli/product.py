@@ -68,6 +68,7 @@ def product_list(
     fmt: OutputFormat = FORMAT_OPTION,
 ) -> None:
     """List products, newest sensing first, with paging."""
+    start, stop = _time(sensing_from, "--from"), _time(sensing_to, "--to")
     remote = cli_context(ctx).remote
     if remote is not None:
         page = ProductPage.model_validate(
@@ -75,30 +76,25 @@ def product_list(
                 "/products",
                 mission=mission,
                 product_class=product_type,
-                sensing_from=_iso(_time(sensing_from, "--from")),
-                sensing_to=_iso(_time(sensing_to, "--to")),
+                sensing_from=_iso(start),
+                sensing_to=_iso(stop),
                 with_files=with_files,
                 offset=offset,
                 limit=limit,
             )
         )
-        render(
-            page.products,
-            fmt,
-            title=f"Products {offset + 1}-{offset + len(page.products)} of {page.total}",
-        )
-        return
-    with cli_context(ctx).database.transaction() as session:
-        page = list_products(
-            session,
-            mission=mission,
-            product_type=product_type,
-            sensing_from=_time(sensing_from, "--from"),
-            sensing_to=_time(sensing_to, "--to"),
-            with_files_only=with_files,
-            offset=offset,
-            limit=limit,
-        )
+    else:
+        with cli_context(ctx).database.transaction() as session:
+            page = list_products(
+                session,
+                mission=mission,
+                product_type=product_type,
+                sensing_from=start,
+                sensing_to=stop,
+                with_files_only=with_files,
+                offset=offset,
+                limit=limit,
+            )
     render(
         page.products,
         fmt,

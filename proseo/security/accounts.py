@@ -228,7 +228,10 @@ def authenticate_password(
         user = session.scalar(
             select(User)
             .where(User.username == username)
-            .options(selectinload(User.roles), selectinload(User.groups))
+            .options(
+                selectinload(User.roles),
+                selectinload(User.groups).selectinload(UserGroup.roles),
+            )
         )
         stored = user.password_hash if user is not None and user.password_hash else None
         try:
@@ -283,7 +286,14 @@ def authenticate_token(session: Session, secret: str) -> Principal:
         user that is disabled, expired or locked.
     """
     now = utc_now()
-    token = session.scalar(select(ApiToken).where(ApiToken.token_digest == _digest(secret)))
+    token = session.scalar(
+        select(ApiToken)
+        .where(ApiToken.token_digest == _digest(secret))
+        .options(
+            selectinload(ApiToken.user).selectinload(User.roles),
+            selectinload(ApiToken.user).selectinload(User.groups).selectinload(UserGroup.roles),
+        )
+    )
     if (
         token is None
         or token.revoked_at is not None
