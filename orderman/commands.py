@@ -148,14 +148,16 @@ def plan(
     session.flush()
     summary = plan_order(session, order, details=details, changed_by=user, progress=progress)
     if summary.job_steps == 0:
-        transition(
-            session,
-            order,
-            O.COMPLETED,
-            changed_by=user,
-            reason=f"nothing to produce: {summary.skipped_existing} job window(s) exist",
-        )
-        order.state_message = "all requested products exist; nothing planned"
+        reason = f"nothing to produce: {summary.skipped_existing} job window(s) exist"
+        message = "all requested products exist; nothing planned"
+        if summary.in_production:
+            others = ", ".join(sorted(summary.producers)) or "other orders"
+            reason += f", {summary.in_production} being produced by {others}"
+            message = (
+                f"all requested products exist or are being produced by {others}; nothing planned"
+            )
+        transition(session, order, O.COMPLETED, changed_by=user, reason=reason)
+        order.state_message = message
     else:
         transition(
             session,

@@ -1,7 +1,8 @@
 """The backward (dependency-based) production planner, set-based: the orchestration.
 
-For an order: cut its window into job windows and leave out those already produced
-(:mod:`planner.reads`); find the job steps needed, level by level down to L0 and AUX
+For an order: cut its window into job windows and leave out those whose requested products
+exist or are being produced (:mod:`planner.equivalence`, the one definition of "the same
+product"); find the job steps needed, level by level down to L0 and AUX
 (:mod:`planner.demand`, plain logic); then write jobs, job steps, placeholder output products
 (with components), product queries evaluated with those placeholders, and their satisfying
 products in bulk (:mod:`planner.rows` formats them, :mod:`planner.writes` stores them); and
@@ -21,16 +22,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from planner.demand import Demand, plan_demand
-from planner.reads import InputCandidates, PlanningCatalogue, existing_windows, job_windows
+from planner.equivalence import equivalent_products
+from planner.reads import InputCandidates, PlanningCatalogue, job_windows
 from planner.rows import PlannedRows
 from planner.summary import PlanSummary, add_details
 from planner.writes import open_plan_store
 from proseo.db.bulk import gc_paused
 from proseo.errors import PlanningError
-from proseo.model import ProcessingOrder
+from proseo.model import Mission, ProcessingOrder
 
 __all__ = ["PlanSummary", "plan_order"]
 
@@ -66,6 +69,10 @@ def _plan(
     if order.processing_facility_id is None:
         raise PlanningError(f"processing order {order.identifier} has no processing facility")
     facility_id = order.processing_facility_id
+    # One planner per mission at a time (a row lock on PostgreSQL; SQLite has one writer
+    # anyway): a second order over the same window then sees the first one's job steps and
+    # reuses their outputs instead of planning them again.
+    session.scalar(select(Mission.id).where(Mission.id == order.mission_id).with_for_update())
     summary = PlanSummary(order.id, progress=progress)
     catalogue = PlanningCatalogue(session, order)
     windows = job_windows(session, order)
@@ -76,9 +83,13 @@ def _plan(
     wanted: dict[int, set[int]] = {}
     for pc in order.requested_product_classes:
         target = catalogue.producer(pc.id) or pc.id
-        existing = existing_windows(session, pc.id, facility_id, windows)
-        jobs = {j for j, w in enumerate(windows) if (w.start, w.stop) not in existing}
-        summary.skipped_existing += len(windows) - len(jobs)
+        equivalents = equivalent_products(
+            session, order, pc.id, catalogue.configured_processor(target), facility_id, windows
+        )
+        jobs = {j for j, w in enumerate(windows) if (w.start, w.stop) not in equivalents.status}
+        summary.skipped_existing += equivalents.count("found")
+        summary.in_production += equivalents.count("in production")
+        summary.producers |= equivalents.producers
         wanted[target] = wanted.get(target, set()) | jobs
     demand = plan_demand(
         catalogue, wanted, lambda simple, jobs: sources.evaluate(simple, jobs),

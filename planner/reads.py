@@ -1,6 +1,6 @@
-"""The planner's reads: the mission's catalogue for an order, its job windows, the windows
-already produced, and the input candidates of the selection rules (fetched once per plan,
-then evaluated in memory, :mod:`planner.rules.memory`).
+"""The planner's reads: the mission's catalogue for an order, its job windows, and the input
+candidates of the selection rules (fetched once per plan, then evaluated in memory,
+:mod:`planner.rules.memory`).
 """
 
 from __future__ import annotations
@@ -215,29 +215,6 @@ def job_windows(session: Session, order: ProcessingOrder) -> list[JobWindow]:
         overlap=timedelta(milliseconds=order.slice_overlap_ms),
         orbits=orbits,
     )
-
-
-def existing_windows(
-    session: Session, class_id: int, facility_id: int, windows: Sequence[JobWindow]
-) -> set[tuple[Any, Any]]:
-    """(start, stop) (UTC) of the products of the class with a file at the facility that start
-    within the span of ``windows``."""
-    if not windows:
-        return set()
-    lo = min(w.start for w in windows)
-    hi = max(w.stop for w in windows)
-    rows = session.execute(
-        select(Product.sensing_start, Product.sensing_stop).where(
-            Product.product_class_id == class_id,
-            Product.sensing_start >= lo,
-            Product.sensing_start <= hi,
-            exists().where(
-                ProductFile.product_id == Product.id,
-                ProductFile.processing_facility_id == facility_id,
-            ),
-        )
-    )
-    return {(start, stop) for start, stop in rows}
 
 
 class InputCandidates:

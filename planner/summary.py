@@ -58,6 +58,12 @@ class PlanSummary:
     job_steps: int = 0
     steps_per_class: dict[str, int] = field(default_factory=dict)
     skipped_existing: int = 0
+    """Requested products found: an equivalent product has a file at the facility."""
+    in_production: int = 0
+    """Requested products another job step (of another order, or not failed) is already
+    producing: reused, not planned again (:mod:`planner.equivalence`)."""
+    producers: set[str] = field(default_factory=set)
+    """Identifiers of the orders producing those."""
     product_queries: int = 0
     unsatisfied_queries: int = 0
     seconds: float = 0.0

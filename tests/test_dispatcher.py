@@ -203,7 +203,12 @@ def test_input_timeout_fails_or_releases(tst: Database, settings: Settings) -> N
     orbit3 = {"orbits": [{"spacecraft": "TST1", "from": 3, "to": 3}]}
     failing = _released_order(tst, identifier="FAIL", **spec, **orbit3)
     releasing = _released_order(
-        tst, identifier="RELEASE", release_on_input_timeout=True, **spec, **orbit3
+        tst,
+        identifier="RELEASE",
+        release_on_input_timeout=True,
+        output_parameters={"case": "release"},  # its own L1B, not the FAIL order's
+        **spec,
+        **orbit3,
     )
     dispatcher = Dispatcher(tst, settings)
     assert dispatcher.run(once=True).timed_out == 0

@@ -199,6 +199,9 @@ def test_stop_list_is_respected(tst: Database) -> None:
     assert summary.steps_per_class == {"L2________": 2}
     assert summary.unsatisfied_queries == 4
     # A stopped component alone does not stop its enclosing class (made for the other part).
+    # (The first order is cancelled: while its L2 job steps live, they are the L2 products
+    # being produced, and a second order over the same orbits would reuse them.)
+    run_command(tst, order_id, "cancel")
     other = _order(tst, identifier="RA-STOPPED", input_product_classes=["L1B_RA____"])
     assert run_plan(tst, other).steps_per_class == {"L1B_______": 2, "L2________": 2}
 
@@ -390,7 +393,9 @@ def test_every_command_in_every_state(tst: Database) -> None:
     run_plan(tst, base)
     for number, (command, state) in enumerate((c, s) for c in ORDER_COMMANDS for s in OrderState):
         identifier = f"C{number}"
-        order_id = _order(tst, identifier=identifier)
+        # each order makes its own products (an output parameter of its own): equivalent
+        # products of another order would leave it nothing to plan
+        order_id = _order(tst, identifier=identifier, output_parameters={"case": identifier})
         if command != "plan" and state not in (OrderState.INITIAL, OrderState.APPROVED):
             run_plan(tst, order_id)  # give the order a plan so release etc. have work
         with tst.transaction() as session:

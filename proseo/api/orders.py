@@ -60,6 +60,8 @@ class PlanResult(BaseModel):
     product_queries: int
     unsatisfied_queries: int
     skipped_existing: int
+    in_production: int
+    producers: list[str]
     seconds: float
 
 
@@ -127,6 +129,8 @@ def post_plan(
         product_queries=summary.product_queries,
         unsatisfied_queries=summary.unsatisfied_queries,
         skipped_existing=summary.skipped_existing,
+        in_production=summary.in_production,
+        producers=sorted(summary.producers),
         seconds=round(summary.seconds, 3),
     )
 

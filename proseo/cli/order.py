@@ -238,6 +238,11 @@ def _print_plan(summary: PlanSummary, *, dry_run: bool, limit: int) -> None:
         f"unsatisfied), {summary.skipped_existing} job windows already produced; "
         f"{summary.seconds:.2f} s"
     )
+    if summary.in_production:
+        console.print(
+            f"  {summary.in_production} requested products are being produced by "
+            f"{', '.join(sorted(summary.producers)) or 'other orders'}: reused"
+        )
     for product_type, count in sorted(summary.steps_per_class.items()):
         console.print(f"  {product_type}: {count} job steps")
     if summary.integrity:
@@ -289,6 +294,11 @@ def plan(
             f"mandatory unsatisfied), {done['skipped_existing']} job windows already "
             f"produced; {done['seconds']:.2f} s"
         )
+        if done.get("in_production"):
+            console.print(
+                f"  {done['in_production']} requested products are being produced by "
+                f"{', '.join(done.get('producers') or []) or 'other orders'}: reused"
+            )
         for product_type, count in sorted(done["steps_per_class"].items()):
             console.print(f"  {product_type}: {count} job steps")
         return
