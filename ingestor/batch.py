@@ -21,6 +21,7 @@ from ingestor.service import IngestOutcome, IngestReport
 from planner.readiness import recheck_waiting_job_steps
 from proseo.catalogue.missions import get_mission
 from proseo.db.bulk import allocate_ids, bulk_insert, table_of
+from proseo.db.wakeup import PRODUCTS, announce
 from proseo.errors import ConflictError, InvalidInputError, StorageError
 from proseo.model import ProcessingFacility, Product, ProductClass, ProductFile, ProductParameter
 from proseo.model.base import utc_now
@@ -197,6 +198,7 @@ def catalogue_stored_products(
                 "file_size_bytes": main.size_bytes,
                 "checksum": main.md5,
                 "checksum_time": now,
+                "created_at": now,
             }
         )
         parameters.extend(
@@ -212,4 +214,6 @@ def catalogue_stored_products(
     report.woken = recheck_waiting_job_steps(
         session, {key[0] for _, key in fresh}, changed_by="ingestor"
     )
+    if fresh:
+        announce(session, PRODUCTS)
     return report

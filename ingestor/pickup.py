@@ -22,7 +22,7 @@ from typing import Any
 
 from ingestor.service import IngestItem, ingest
 from proseo.db import Database
-from proseo.errors import ProseoError
+from proseo.errors import DatabaseBusyError, ProseoError
 from proseo.plugins import MissionPlugin, load_mission_plugins
 from proseo.storage import Storage
 from proseo.storage.s3 import S3Storage
@@ -87,6 +87,9 @@ def _scan_files(
                     facility,
                     user="pickup",
                 )
+            except DatabaseBusyError as error:  # transient: the files stay for the next scan
+                report.failed.append((files[0].name, f"{error.message} (left for the next scan)"))
+                continue
             except ProseoError as error:
                 set_aside(files, FAILED, error.message)
                 report.failed.append((files[0].name, error.message))

@@ -27,6 +27,7 @@ from planner.readiness import recheck_waiting_job_steps
 from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.missions import get_mission
 from proseo.db import Database
+from proseo.db.wakeup import PRODUCTS, announce
 from proseo.errors import ConflictError, InvalidInputError, ProseoError
 from proseo.model import (
     Orbit,
@@ -270,6 +271,8 @@ def ingest_products(
     report.woken = recheck_waiting_job_steps(
         session, {p.product_class_id for p in new_products}, changed_by="ingestor"
     )
+    if new_products:
+        announce(session, PRODUCTS)
     return report
 
 

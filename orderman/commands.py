@@ -43,7 +43,7 @@ from proseo.enums import JobState, JobStepState, OrderState
 from proseo.errors import InvalidStateTransition, PermissionDeniedError, PlanningError
 from proseo.model import Job, JobStep, ProcessingOrder, Product, ProductQuery, transition
 from proseo.model.states import bulk_transition, describe
-from proseo.security.principal import is_local
+from proseo.security.principal import is_system
 
 O = OrderState  # noqa: E741  (read like the state table above)
 
@@ -108,7 +108,8 @@ def approve(session: Session, order: ProcessingOrder, user: str | None = None) -
 
     Separation of duties: the user who created the order may not approve it unless its
     mission allows self-approval. A local operator (direct database access, names
-    ``local:...``) is not held to it.
+    ``local:...``) and a production trigger (``trigger:...``, approving the orders it made)
+    are not held to it.
 
     :raises PermissionDeniedError: when ``user`` created the order and the mission does not
         allow self-approval.
@@ -116,7 +117,7 @@ def approve(session: Session, order: ProcessingOrder, user: str | None = None) -
     check_command(order, "approve")
     if (
         user is not None
-        and not is_local(user)
+        and not is_system(user)
         and order.created_by == user
         and not order.mission.allow_self_approval
     ):

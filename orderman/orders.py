@@ -22,6 +22,7 @@ from planner.slicing import count_job_windows
 from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.missions import get_mission
 from proseo.config import LimitSettings
+from proseo.db.wakeup import ORDERS, announce
 from proseo.enums import (
     ParameterType,
     ProductionType,
@@ -55,24 +56,22 @@ class OrbitRange(BaseModel):
     orbit_to: JsonInt = Field(alias="to", ge=0, le=2**31 - 1)
 
 
-class OrderSpec(BaseModel):
-    """A processing order as an operator writes it (times UTC, ISO 8601 in files).
+class OrderSettings(BaseModel):
+    """Every setting of a processing order but its mission, identifier and window: what an
+    order template holds (:mod:`orderman.templates`).
 
     ``input_filters`` maps a product type to ``key: value`` conditions its input products
     must meet; ``output_parameters`` are given to every output product;
     ``input_product_classes`` is the stop list (never produced by this order);
     ``file_class`` of the outputs defaults to the mission's first file class (output file
-    names must follow the mission's own naming pattern).
+    names must follow the mission's own naming pattern). ``auto_release``: released as soon
+    as planned; ``auto_close``: closed as soon as completed; ``product_retention_s``: how
+    long the outputs are kept (seconds).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    mission: str = Field(min_length=1, max_length=20)
-    identifier: str = Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")
     requested_product_classes: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
-    start_time: datetime | None = None
-    stop_time: datetime | None = None
-    orbits: list[OrbitRange] = Field(default_factory=list)
     slicing_type: SlicingType = SlicingType.NONE
     slice_duration_s: float | None = Field(default=None, ge=0.001, le=1e10)
     slice_overlap_s: float = Field(default=0, ge=0, le=1e10)
@@ -92,7 +91,17 @@ class OrderSpec(BaseModel):
     )
     release_on_input_timeout: bool = False
     max_retries: JsonInt = Field(default=0, ge=0, le=100)
-    notification_endpoint: str | None = None
+    notification_endpoint: str | None = Field(
+        default=None, max_length=2000, pattern=r"^https?://[^\s/]+"
+    )
+    auto_release: bool = False
+    auto_close: bool = False
+    product_retention_s: JsonInt | None = Field(
+        default=None,
+        ge=1,
+        le=100 * 366 * 86400,
+        json_schema_extra={"minimum": 1, "maximum": 100 * 366 * 86400},
+    )
 
     @field_validator("dynamic_processing_parameters", "output_parameters", "input_filters")
     @classmethod
@@ -109,7 +118,20 @@ class OrderSpec(BaseModel):
                     )
         return value
 
-    @field_validator("start_time", "stop_time")
+
+class OrderSpec(OrderSettings):
+    """A processing order as an operator writes it (times UTC, ISO 8601 in files): its
+    settings (:class:`OrderSettings`), mission, identifier, and time window or orbits.
+    ``execution_time``: none of its job steps starts before (UTC)."""
+
+    mission: str = Field(min_length=1, max_length=20)
+    identifier: str = Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")
+    start_time: datetime | None = None
+    stop_time: datetime | None = None
+    orbits: list[OrbitRange] = Field(default_factory=list)
+    execution_time: datetime | None = None
+
+    @field_validator("start_time", "stop_time", "execution_time")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
@@ -218,6 +240,36 @@ def create_order(
     """Validate ``spec`` against the catalogue and store the order (state INITIAL), created
     by ``user`` (recorded in the order and its state history).
 
+    :raises: as :func:`build_order`.
+    """
+    order = build_order(session, spec, user, limits)
+    session.add(order)
+    session.flush()
+    session.add(
+        StateHistory(
+            entity_type=StatefulEntity.PROCESSING_ORDER,
+            entity_id=order.id,
+            from_state=None,
+            to_state=order.state.value,
+            changed_by=user,
+            reason="created",
+        )
+    )
+    announce(session, ORDERS)
+    return order
+
+
+def build_order(
+    session: Session,
+    spec: OrderSpec,
+    user: str | None = None,
+    limits: LimitSettings | None = None,
+    *,
+    check_identifier: bool = True,
+) -> ProcessingOrder:
+    """Validate ``spec`` against the catalogue and build the order (not added to the
+    session); ``check_identifier`` refuses an identifier the mission already has.
+
     :raises NotFoundError: for an unknown mission.
     :raises InvalidInputError: naming the field and value that is wrong (unknown product
         class, a requested class nothing produces, window or slicing inconsistencies,
@@ -313,7 +365,7 @@ def create_order(
         pc = product_class("input_filters", product_type)
         for key, value in conditions.items():
             filters.append(OrderInputFilter(product_class=pc, key=key, value=str(value)))
-    if session.scalar(
+    if check_identifier and session.scalar(
         select(ProcessingOrder.id).where(
             ProcessingOrder.mission_id == mission.id, ProcessingOrder.identifier == spec.identifier
         )
@@ -345,6 +397,10 @@ def create_order(
         max_retries=spec.max_retries,
         dynamic_processing_parameters=dict(spec.dynamic_processing_parameters),
         notification_endpoint=spec.notification_endpoint,
+        execution_time=spec.execution_time,
+        auto_release=spec.auto_release,
+        auto_close=spec.auto_close,
+        product_retention_s=spec.product_retention_s,
         requested_product_classes=requested,
         input_product_classes=stop_list,
         requested_configured_processors=configured,
@@ -359,18 +415,6 @@ def create_order(
             OrderOutputParameter(key=k, parameter_type=t, value=v)
             for k, (t, v) in ((k, _parameter(v)) for k, v in spec.output_parameters.items())
         ],
-    )
-    session.add(order)
-    session.flush()
-    session.add(
-        StateHistory(
-            entity_type=StatefulEntity.PROCESSING_ORDER,
-            entity_id=order.id,
-            from_state=None,
-            to_state=order.state.value,
-            changed_by=user,
-            reason="created",
-        )
     )
     return order
 

@@ -34,7 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from planner.readiness import recheck_waiting_job_steps
@@ -45,6 +45,7 @@ from productionplanner.rollup import roll_up
 from proseo.config import Settings
 from proseo.contract import ContractError, JobStepDescription, RunManifest
 from proseo.db import Database
+from proseo.db.wakeup import PRODUCTS, READY, Waiter, announce
 from proseo.enums import (
     FacilityState,
     JobStepState,
@@ -305,11 +306,33 @@ class Dispatcher:
 
         A round that finds the database locked by another writer (a second dispatcher on the
         same SQLite file) is void and the next one tries again: what it did was rolled back.
+        Between rounds that changed nothing it waits ``interval_s`` seconds, or less: job steps
+        becoming READY anywhere wake it at once (:mod:`proseo.db.wakeup`).
 
         :returns: the counts summed over all ticks, with the job step states after the last.
         """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         total = TickReport()
+        waiter = None if once else Waiter(self.database.engine, (READY,))
+        try:
+            return self._loop(
+                once, interval_s, until_idle, deadline, total, on_tick, should_stop, waiter
+            )
+        finally:
+            if waiter is not None:
+                waiter.close()
+
+    def _loop(
+        self,
+        once: bool,
+        interval_s: float,
+        until_idle: bool,
+        deadline: float | None,
+        total: TickReport,
+        on_tick: Callable[[TickReport], None] | None,
+        should_stop: Callable[[], bool] | None,
+        waiter: Waiter | None,
+    ) -> TickReport:
         while True:
             try:
                 report = self.tick()
@@ -329,8 +352,10 @@ class Dispatcher:
                 return total
             if should_stop is not None and should_stop():
                 return total
-            if not report.changed:
-                time.sleep(interval_s)
+            if not report.changed and waiter is not None:
+                # until job steps become READY (a commit anywhere: ingestion, release, a
+                # retry) or the interval passed (running steps are polled then)
+                waiter.wait(interval_s)
 
     # -- 1. collect ------------------------------------------------------------------------
 
@@ -499,6 +524,7 @@ class Dispatcher:
                 )
             )
             existing.add(product.id)
+            announce(session, PRODUCTS)
         return {p.product_class_id for p in products.values()}
 
     def _fail(
@@ -593,6 +619,10 @@ class Dispatcher:
                         at_facility,
                         JobStep.state == JobStepState.READY,
                         ProcessingOrder.state.in_(DISPATCHABLE_ORDERS),
+                        or_(
+                            ProcessingOrder.execution_time.is_(None),
+                            ProcessingOrder.execution_time <= utc_now(),
+                        ),
                     )
                     .order_by(JobStep.priority.desc(), JobStep.id)
                     .limit(free)
@@ -653,26 +683,56 @@ class Dispatcher:
             report.submitted += 1
 
 
+class BackgroundDispatcher:
+    """The dispatcher in a thread of ``proseo serve``: rounds every ``interval_s`` seconds,
+    and at once when job steps become READY. A failed round (the database away) is logged and
+    retried with back-off; :meth:`shutdown` stops it after the current round."""
+
+    def __init__(self, database: Database, settings: Settings, interval_s: float) -> None:
+        import threading
+
+        self.dispatcher = Dispatcher(database, settings, name="server dispatcher")
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="proseo-dispatcher", daemon=True)
+
+    def start(self) -> BackgroundDispatcher:
+        """Start the thread; returns self."""
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        backoff = self.interval_s
+        while not self._stop.is_set():
+            try:
+                self.dispatcher.run(
+                    interval_s=self.interval_s,
+                    on_tick=_log_round,
+                    should_stop=self._stop.is_set,
+                )
+                backoff = self.interval_s
+            except Exception:  # a failed round is logged; the next one tries again
+                log.exception("dispatcher round failed; again in %.0f s", backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 60.0)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop after the current round (``wait``: until the thread ended)."""
+        self._stop.set()
+        if wait:
+            self._thread.join(timeout=30)
+
+
+def _log_round(report: TickReport) -> None:
+    if report.changed:
+        log.info("dispatcher: %s", report.line())
+
+
 def start_dispatcher(database: Database, settings: Settings, interval_s: float) -> Any:
-    """Run dispatcher rounds every ``interval_s`` seconds in a background thread
-    (APScheduler; used by ``proseo serve --dispatch-interval``).
+    """Run the dispatcher in a background thread of this process (``proseo serve
+    --dispatch-interval``): rounds every ``interval_s`` seconds and at once when job steps
+    become READY.
 
-    :returns: the running scheduler (call ``shutdown()`` to stop it).
+    :returns: the :class:`BackgroundDispatcher` (call ``shutdown()`` to stop it).
     """
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    dispatcher = Dispatcher(database, settings, name="server dispatcher")
-
-    def round_() -> None:
-        try:
-            report = dispatcher.tick()
-        except Exception:  # a failed round is logged; the next one tries again
-            log.exception("dispatcher round failed")
-            return
-        if report.changed:
-            log.info("dispatcher: %s", report.line())
-
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(round_, "interval", seconds=interval_s, max_instances=1, coalesce=True)
-    scheduler.start()
-    return scheduler
+    return BackgroundDispatcher(database, settings, interval_s).start()

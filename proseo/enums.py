@@ -207,3 +207,26 @@ class UserRole(StrEnum):
     ORDER_APPROVER = "ORDER_APPROVER"
     ORDER_PLANNER = "ORDER_PLANNER"
     ORDER_MONITOR = "ORDER_MONITOR"
+
+
+class TriggerKind(StrEnum):
+    """What makes a production trigger fire (:mod:`orderman.triggers`)."""
+
+    DATA_DRIVEN = "DATA_DRIVEN"
+    """A product of a class arrived: an order over its sensing window or orbit."""
+    TIME_INTERVAL = "TIME_INTERVAL"
+    """Every N seconds: an order over [previous occurrence, this one)."""
+    CALENDAR = "CALENDAR"
+    """A cron expression: an order over the period it closes (e.g. the previous day)."""
+    ORBIT = "ORBIT"
+    """An orbit of a spacecraft ended: an order for that orbit."""
+    DATATAKE = "DATATAKE"
+    """All products of a datatake are in: one order over the datatake."""
+
+
+class CatchUp(StrEnum):
+    """Which timed occurrences missed while no trigger runner ran are made up."""
+
+    ALL = "ALL"
+    LATEST = "LATEST"
+    NONE = "NONE"

@@ -16,6 +16,8 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 
 from orderman.orders import create_order, parse_order_spec
+from orderman.templates import create_template, parse_template_spec
+from orderman.triggers import create_trigger, parse_trigger_spec
 from proseo.api.app import API_PREFIX, api_routes, create_app
 from proseo.api.auth import PUBLIC, RoleCheck
 from proseo.cli.app import run
@@ -140,11 +142,29 @@ def _matrix() -> list[Case]:
         Case("POST", "/ingest/batch", R.PRODUCT_INGESTOR, "batch"),
         Case("POST", "/ingest/TST", R.PRODUCT_INGESTOR, "upload"),
         Case("POST", "/orders/{order}/delete", R.ORDER_MGR),
+        Case("GET", "/templates?mission=TST", R.ORDER_READER),
+        Case("POST", "/templates", R.ORDER_MGR, "template"),
+        Case("GET", "/templates/TST/TPL", R.ORDER_READER),
+        Case("PUT", "/templates/TST/TPL", R.ORDER_MGR, "template-version"),
+        Case("GET", "/triggers?mission=TST", R.ORDER_READER),
+        Case("POST", "/triggers", R.ORDER_APPROVER, "trigger"),
+        Case("GET", "/triggers/TST/TRG", R.ORDER_READER),
+        Case("GET", "/triggers/TST/TRG/preview?next=2", R.ORDER_READER),
+        Case("POST", "/triggers/TST/TRG/disable", R.ORDER_APPROVER),
+        Case("POST", "/triggers/TST/TRG/enable", R.ORDER_APPROVER),
+        Case("DELETE", "/triggers/TST/TRG", R.ORDER_APPROVER),
+        Case("DELETE", "/templates/TST/TPL", R.ORDER_MGR),  # its trigger is gone by now
         Case("POST", "/tokens", R.CLI_USER, "token", listing=True),
         Case("DELETE", "/tokens/{token}", R.CLI_USER),  # its own: the caller's last request
     ]
 
 
+TEMPLATE = {
+    "mission": "TST",
+    "requested_product_classes": ["L2________"],
+    "slicing_type": "ORBIT",
+    "processing_mode": "OPER",
+}
 ROUTE_OF_CASE = {"/orders/{order_id}/plan": "/orders/{order}/plan?dry_run=true"}
 
 
@@ -161,6 +181,22 @@ def _call(client: Any, case: Case, ids: dict[str, int], tag: str) -> Any:
             "files": [{"key": "absent/x.dat", "size_bytes": 1, "md5": "0" * 32}],
         }
         return client.post(path, json={"entries": [entry]})
+    if case.body in ("template", "template-version"):
+        if case.body == "template-version":  # the path names mission and template
+            settings = {k: v for k, v in TEMPLATE.items() if k != "mission"}
+            return client.put(path, json={**settings, "priority": 60})
+        return client.post(path, json={**TEMPLATE, "name": f"T-{tag}"})
+    if case.body == "trigger":
+        return client.post(
+            path,
+            json={
+                "mission": "TST",
+                "name": f"G-{tag}",
+                "kind": "TIME_INTERVAL",
+                "template": "TPL",
+                "settings": {"interval_s": 3600},
+            },
+        )
     if case.body == "token":
         return client.post(path, json={"name": "matrix", "days": 1})
     if case.body == "upload":
@@ -180,6 +216,20 @@ def matrix_world(tst: Database) -> tuple[FastAPI, dict[str, int]]:
         )
         session.flush()
         ids = {"order": order.id, "approvable": approvable.id}
+        create_template(session, parse_template_spec({**TEMPLATE, "name": "TPL"}), "x")
+        create_trigger(
+            session,
+            parse_trigger_spec(
+                {
+                    "mission": "TST",
+                    "name": "TRG",
+                    "kind": "CALENDAR",
+                    "template": "TPL",
+                    "settings": {"cron": "0 2 * * *"},
+                }
+            ),
+            "x",
+        )
     from orderman.service import run_command, run_plan
 
     run_command(tst, ids["order"], "approve", "y")

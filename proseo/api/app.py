@@ -26,6 +26,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from proseo.api.errors import ERROR_RESPONSES, install_error_handlers
     from proseo.api.ingestion import router as ingestion_router
     from proseo.api.orders import router as orders_router
+    from proseo.api.systematic import router as systematic_router
 
     app = FastAPI(
         title="proseo-py",
@@ -50,6 +51,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         accounts_router,
         catalogue_router,
         orders_router,
+        systematic_router,
         ingestion_router,
     ]
     for router in app.state.routers:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from pydantic import AwareDatetime, BeforeValidator
 from sqlalchemy.orm import Session
 
@@ -48,3 +48,15 @@ _ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 """A query parameter that is a time: ISO 8601 text with a time zone."""
+
+
+MissionFilter = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=20,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="Mission code (default: the user's own mission; ROOT: all).",
+    ),
+]
+"""The ``mission`` query parameter of listings."""

@@ -24,7 +24,7 @@ from orderman.views import (
     order_view,
 )
 from proseo.api.auth import Requires
-from proseo.api.deps import DbSession, ObjectId, database
+from proseo.api.deps import DbSession, MissionFilter, ObjectId, database
 from proseo.enums import UserRole
 from proseo.security.principal import Principal
 
@@ -76,7 +76,7 @@ def post_order(spec: OrderSpec, request: Request, db: DbSession, user: OrderMana
 
 
 @router.get("/orders")
-def get_orders(db: DbSession, user: OrderReader, mission: str | None = None) -> list[OrderRow]:
+def get_orders(db: DbSession, user: OrderReader, mission: MissionFilter = None) -> list[OrderRow]:
     """Orders, newest first (of the user's mission; of any for ROOT)."""
     if mission is not None:
         user.require(UserRole.ORDER_READER, mission)

@@ -45,6 +45,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "token": ("proseo.cli.users", "token_app", "API tokens for scripts and the remote CLI."),
     "login": ("proseo.cli.login", "login_app", "Log in to a proseo server (remote mode)."),
     "logout": ("proseo.cli.login", "logout_app", "Log out of the server (local mode again)."),
+    "template": ("proseo.cli.systematic", "template_app", "Order templates of systematic orders."),
+    "trigger": (
+        "proseo.cli.systematic",
+        "trigger_app",
+        "Production triggers: orders by themselves.",
+    ),
     "dispatcher": (
         "proseo.cli.dispatcher",
         "app",
@@ -59,7 +65,18 @@ every command pay only for what they use."""
 SINGLE = {"ingest", "login", "logout"}
 """Sub-commands that are one command (not a group of commands)."""
 
-LOCAL_ONLY = {"db", "serve", "dispatcher", "user", "group", "token", "login", "logout"}
+LOCAL_ONLY = {
+    "db",
+    "serve",
+    "dispatcher",
+    "user",
+    "group",
+    "token",
+    "login",
+    "logout",
+    "template",
+    "trigger",
+}
 """Sub-commands that always act on this machine (a login profile does not redirect them)."""
 
 
@@ -159,6 +176,13 @@ def serve(
     pickup_interval: float = typer.Option(
         10.0, "--pickup-interval", help="Seconds between pickup scans."
     ),
+    trigger_interval: float = typer.Option(
+        10.0,
+        "--trigger-interval",
+        help="Run the production triggers and move their orders (approve, plan, release, "
+        "close, notify) at least every so many seconds, at once when products arrive "
+        "(0: off).",
+    ),
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) on the configured database."""
     import uvicorn
@@ -175,6 +199,10 @@ def serve(
         from productionplanner.dispatcher import start_dispatcher
 
         start_dispatcher(application.state.database, settings, dispatch_interval)
+    if trigger_interval > 0:
+        from orderman.runner import SystematicProduction
+
+        SystematicProduction(application.state.database, trigger_interval, settings.limits).start()
     if pickup:
         from ingestor.pickup import start_pickup_monitor
         from proseo.cli.ingest import pickup_scanner

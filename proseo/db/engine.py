@@ -11,6 +11,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,6 +93,12 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+        self._turns = threading.RLock() if engine.dialect.name == "sqlite" else None
+        """SQLite: the threads of this process take turns (re-entrant for nested units of
+        work of one thread). A deferred SQLite transaction that read before another one
+        wrote cannot write any more (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits
+        for), so the server's threads (requests, dispatcher, triggers, pickup) would
+        refuse each other's work; PostgreSQL needs no such thing."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -119,6 +126,8 @@ class Database:
         by another writer past the busy timeout as :class:`DatabaseBusyError`; project
         errors pass through unchanged. Either way nothing of the block is kept.
         """
+        if self._turns is not None:
+            self._turns.acquire()
         session = self.sessions()
         try:
             with session.begin():
@@ -151,6 +160,8 @@ class Database:
             raise
         finally:
             session.close()
+            if self._turns is not None:
+                self._turns.release()
 
     def exists(self) -> bool:
         """Whether the database is there: always for a server; for SQLite, whether its file

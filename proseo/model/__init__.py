@@ -59,6 +59,12 @@ from proseo.model.states import (
     StateMachine,
     transition,
 )
+from proseo.model.systematic import (
+    OrderNotification,
+    OrderTemplate,
+    ProductionTrigger,
+    TriggerOccurrence,
+)
 from proseo.model.users import ApiToken, Role, User, UserGroup
 
 __all__ = [
@@ -82,9 +88,11 @@ __all__ = [
     "Mission",
     "Orbit",
     "OrderInputFilter",
+    "OrderNotification",
     "OrderOrbitRange",
     "OrderOutputParameter",
     "OrderState",
+    "OrderTemplate",
     "ParameterType",
     "PolicyType",
     "ProcessingFacility",
@@ -98,6 +106,7 @@ __all__ = [
     "ProductParameter",
     "ProductQuality",
     "ProductQuery",
+    "ProductionTrigger",
     "ProductionType",
     "Role",
     "SelectionRule",
@@ -111,6 +120,7 @@ __all__ = [
     "StatefulEntity",
     "StorageType",
     "Task",
+    "TriggerOccurrence",
     "User",
     "UserGroup",
     "Visibility",

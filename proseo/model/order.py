@@ -73,6 +73,10 @@ class ProcessingOrder(Base):
     this order, only taken from the catalogue. ``input_data_timeout_s`` bounds how long job
     steps wait for input; then they fail, or are released when ``release_on_input_timeout``.
     ``max_retries`` is how often a failed job step is retried automatically.
+    ``execution_time`` (UTC): none of its job steps starts before. ``auto_release``: released
+    as soon as it is planned; ``auto_close``: closed as soon as it completed
+    (:mod:`orderman.automation`). ``product_retention_s``: how long its outputs are kept
+    (seconds; ``None``: the product class's own period).
     """
 
     __tablename__ = "processing_order"
@@ -101,6 +105,9 @@ class ProcessingOrder(Base):
     release_on_input_timeout: Mapped[bool] = mapped_column(default=False)
     max_retries: Mapped[int] = mapped_column(default=0)
     execution_time: Mapped[datetime | None]
+    auto_release: Mapped[bool] = mapped_column(default=False)
+    auto_close: Mapped[bool] = mapped_column(default=False)
+    product_retention_s: Mapped[int | None] = mapped_column(BigInteger)
     dynamic_processing_parameters: Mapped[dict[str, str]] = mapped_column(default=dict)
     notification_endpoint: Mapped[str | None] = mapped_column(Text)
     has_failed_job_steps: Mapped[bool] = mapped_column(default=False)

@@ -112,6 +112,8 @@ class ProductFile(Base):
     file_size_bytes: Mapped[int] = mapped_column(BigInteger)
     checksum: Mapped[str | None] = mapped_column(String(64))
     checksum_time: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    """When the file arrived at the facility (UTC): what data-driven triggers react to."""
 
     product: Mapped[Product] = relationship(back_populates="product_files")
     processing_facility: Mapped[ProcessingFacility] = relationship()

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import String, Text, and_, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from proseo.db import wakeup
 from proseo.db.types import UTCDateTime
 from proseo.enums import JobState, JobStepState, OrderState, StatefulEntity
 from proseo.errors import InvalidInputError, InvalidStateTransition
@@ -190,7 +191,24 @@ def transition(
         reason=reason,
     )
     session.add(history)
+    _announce(session, machine.entity, target)
     return history
+
+
+_WAKES = {
+    (StatefulEntity.JOB_STEP, "READY"): wakeup.READY,
+    **{
+        (StatefulEntity.PROCESSING_ORDER, state): wakeup.ORDERS
+        for state in ("APPROVED", "PLANNED", "COMPLETED", "FAILED")
+    },
+}
+"""Moves that give a waiting worker something to do (:mod:`proseo.db.wakeup`)."""
+
+
+def _announce(session: Session, entity: StatefulEntity, target: StrEnum) -> None:
+    topic = _WAKES.get((entity, target.value))
+    if topic is not None:
+        wakeup.announce(session, topic)
 
 
 def bulk_transition(
@@ -245,4 +263,7 @@ def bulk_transition(
         .values(state=target)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    moved = int(getattr(result, "rowcount", 0) or 0)
+    if moved:
+        _announce(session, machine.entity, target)
+    return moved

@@ -89,3 +89,15 @@ def local_operator() -> Principal:
 def is_local(actor: str) -> bool:
     """Whether ``actor`` is a CLI in local mode (see :func:`local_operator`)."""
     return actor.startswith(LOCAL_PREFIX)
+
+
+TRIGGER_PREFIX = "trigger:"
+"""How a production trigger is recorded as the creator and approver of its orders."""
+
+
+def is_system(actor: str) -> bool:
+    """Whether ``actor`` is no person but the installation itself: a CLI in local mode or a
+    production trigger (usernames cannot hold ``:``, so no user can pose as one). Separation
+    of duties does not apply to it: a trigger's orders are approved when the trigger is
+    made, by whoever may make it."""
+    return is_local(actor) or actor.startswith(TRIGGER_PREFIX)
