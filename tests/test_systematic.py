@@ -440,3 +440,81 @@ def test_the_end_of_an_order_is_posted_with_retries_and_recorded(
             select(StateHistory.reason).where(StateHistory.entity_id == order_id)
         ).all()
     assert any(r and r.startswith(f"notification delivered to {url}") for r in reasons)
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_templates_and_triggers_from_the_command_line(
+    tst: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from proseo.cli.app import run
+
+    url = ("--local", "--database-url", tst.engine.url.render_as_string(hide_password=False))
+
+    def proseo(*args: str, code: int = 0) -> str:
+        assert run([*url, *args]) == code, capsys.readouterr()
+        return capsys.readouterr().out
+
+    proseo(
+        "template", "create", "L2-SYS", "-m", "TST", "-c", "L2________", "--slicing", "ORBIT",
+        "--mode", "OPER", "--auto-release", "--priority", "70",
+    )  # fmt: skip
+    shown = json.loads(proseo("template", "show", "L2-SYS", "-m", "TST", "--json"))
+    assert shown["version"] == 1
+    assert shown["settings"] == {
+        "requested_product_classes": ["L2________"],
+        "slicing_type": "ORBIT",
+        "processing_mode": "OPER",
+        "priority": 70,
+        "auto_release": True,
+    }
+    assert "L2-SYS v1: L2________" in proseo("template", "list")
+    bad = run(
+        [
+            *url,
+            "template",
+            "create",
+            "BAD",
+            "-m",
+            "TST",
+            "-c",
+            "L2________",
+            "--slicing",
+            "TIME_SLICE",
+        ]
+    )
+    assert bad == 3  # an input error, naming the field
+    assert "slice_duration_s" in capsys.readouterr().err
+    proseo(
+        "trigger", "create", "DAILY", "-m", "TST", "--kind", "calendar", "--template", "L2-SYS",
+        "--cron", "0 2 * * *",
+        "--settings", '{"start": "2024-01-01T00:00:00Z", "stop": "2024-01-03T12:00:00Z"}',
+    )  # fmt: skip
+    assert "DAILY: CALENDAR -> template L2-SYS, enabled, 0 occurrences" in proseo(
+        "trigger", "list", "-m", "TST"
+    )
+    shown = proseo(
+        "trigger", "preview", "DAILY", "-m", "TST", "--next", "1", "--at", "2024-01-02T03:00:00Z"
+    ).splitlines()  # fmt: skip
+    assert [line.split()[:2] for line in shown] == [
+        ["pending", "time:2024-01-01T02:00:00Z"],
+        ["pending", "time:2024-01-02T02:00:00Z"],
+        ["upcoming", "time:2024-01-03T02:00:00Z"],
+    ]
+    assert shown[0].endswith(
+        "2023-12-31T00:00:00Z .. 2024-01-01T00:00:00Z  -> DAILY-20240101T020000Z"
+    )
+    proseo("trigger", "disable", "DAILY", "-m", "TST")
+    assert json.loads(proseo("trigger", "show", "DAILY", "-m", "TST", "--json"))["enabled"] is False
+    assert "orders:" not in proseo("trigger", "run")  # disabled: nothing
+    proseo("template", "delete", "L2-SYS", "-m", "TST", code=5)  # used by the trigger
+    proseo("trigger", "enable", "DAILY", "-m", "TST")
+    made = proseo("trigger", "run")  # now: the three days from its start to its stop
+    assert "trigger DAILY: order DAILY-20240101T020000Z (time:2024-01-01T02:00:00Z)" in made
+    assert "orders: 3 approved, 2 planned, 2 released" in made
+    assert "no stored orbit" in made  # 2023-12-31: before TST's first orbit
+    assert json.loads(proseo("trigger", "show", "DAILY", "-m", "TST", "--json"))["occurrences"] == 3
+    proseo("trigger", "delete", "DAILY", "-m", "TST")
+    proseo("template", "delete", "L2-SYS", "-m", "TST")
+    assert "no order templates" in proseo("template", "list")

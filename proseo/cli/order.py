@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from orderman.registry import ORDER_COMMANDS
+from proseo.cli import order_options as o
 from proseo.cli.context import cli_context, local_actor
 from proseo.cli.output import (
     FORMAT_OPTION,
@@ -33,16 +34,6 @@ console = make_console()
 ORDER_ID = id_argument("Order id (see 'proseo order list').")
 
 
-def _pairs(option: str, values: list[str]) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        key, sep, rest = value.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(option, value, "expected KEY=VALUE")
-        pairs[key] = rest
-    return pairs
-
-
 def _orbit_ranges(values: list[str]) -> list[dict[str, object]]:
     ranges = []
     for value in values:
@@ -62,40 +53,30 @@ def create(
     identifier: str | None = typer.Option(
         None, "--id", help="Order identifier (unique per mission)."
     ),
-    product_class: list[str] = typer.Option(
-        [], "--class", "-c", help="Requested output class (repeatable)."
-    ),
+    product_class: list[str] = o.CLASSES,
     start: datetime | None = typer.Option(None, "--start", help="Window start, UTC (ISO 8601)."),
     stop: datetime | None = typer.Option(None, "--stop", help="Window stop, UTC (ISO 8601)."),
     orbits: list[str] = typer.Option([], "--orbits", help="SPACECRAFT:FIRST[-LAST] (repeatable)."),
-    slicing: str = typer.Option(
-        "NONE", "--slicing", help="ORBIT, CALENDAR_DAY|MONTH|YEAR, TIME_SLICE, NONE."
+    slicing: str = o.SLICING,
+    slice_duration: float | None = o.SLICE_DURATION,
+    overlap: float = o.OVERLAP,
+    mode: str | None = o.MODE,
+    file_class: str | None = o.FILE_CLASS,
+    priority: int = o.PRIORITY,
+    stop_list: list[str] = o.STOP_LIST,
+    processor: list[str] = o.PROCESSORS,
+    facility: str | None = o.FACILITY,
+    parameter: list[str] = o.PARAMETERS,
+    output_parameter: list[str] = o.OUTPUT_PARAMETERS,
+    production_type: str = o.PRODUCTION_TYPE,
+    input_timeout: int | None = o.INPUT_TIMEOUT,
+    max_retries: int = o.MAX_RETRIES,
+    auto_release: bool = o.AUTO_RELEASE,
+    auto_close: bool = o.AUTO_CLOSE,
+    notify: str | None = o.NOTIFY,
+    execution_time: datetime | None = typer.Option(
+        None, "--execution-time", help="No job step starts before, UTC (ISO 8601)."
     ),
-    slice_duration: float | None = typer.Option(
-        None, "--slice-duration", help="Seconds (TIME_SLICE)."
-    ),
-    overlap: float = typer.Option(0, "--overlap", help="Slice overlap, seconds."),
-    mode: str | None = typer.Option(None, "--mode", help="Processing mode."),
-    file_class: str | None = typer.Option(None, "--file-class"),
-    priority: int = typer.Option(50, "--priority"),
-    stop_list: list[str] = typer.Option(
-        [], "--stop-list", help="Input class not to produce (repeatable)."
-    ),
-    processor: list[str] = typer.Option(
-        [], "--processor", help="Configured processor to use (repeatable)."
-    ),
-    facility: str | None = typer.Option(None, "--facility"),
-    parameter: list[str] = typer.Option(
-        [], "--param", help="Dynamic processing parameter KEY=VALUE."
-    ),
-    output_parameter: list[str] = typer.Option(
-        [], "--output-param", help="Output parameter KEY=VALUE."
-    ),
-    production_type: str = typer.Option("ON_DEMAND_DEFAULT", "--production-type"),
-    input_timeout: int | None = typer.Option(
-        None, "--input-timeout", help="Seconds to wait for inputs."
-    ),
-    max_retries: int = typer.Option(0, "--max-retries"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the new order's id."),
 ) -> None:
     """Create a processing order (state INITIAL) from a file or from options."""
@@ -116,24 +97,30 @@ def create(
             {
                 "mission": mission,
                 "identifier": identifier,
-                "requested_product_classes": product_class,
                 "start_time": utc(start, "--start"),
                 "stop_time": utc(stop, "--stop"),
                 "orbits": _orbit_ranges(orbits),
-                "slicing_type": slicing.upper(),
-                "slice_duration_s": slice_duration,
-                "slice_overlap_s": overlap,
-                "processing_mode": mode,
-                "file_class": file_class,
-                "priority": priority,
-                "input_product_classes": stop_list,
-                "configured_processors": processor,
-                "processing_facility": facility,
-                "dynamic_processing_parameters": _pairs("--param", parameter),
-                "output_parameters": _pairs("--output-param", output_parameter),
-                "production_type": production_type.upper(),
-                "input_data_timeout_s": input_timeout,
-                "max_retries": max_retries,
+                "execution_time": utc(execution_time, "--execution-time"),
+                **o.settings_from_options(
+                    classes=product_class,
+                    slicing=slicing,
+                    slice_duration=slice_duration,
+                    overlap=overlap,
+                    mode=mode,
+                    file_class=file_class,
+                    priority=priority,
+                    stop_list=stop_list,
+                    processors=processor,
+                    facility=facility,
+                    parameters=parameter,
+                    output_parameters=output_parameter,
+                    production_type=production_type,
+                    input_timeout=input_timeout,
+                    max_retries=max_retries,
+                    auto_release=auto_release,
+                    auto_close=auto_close,
+                    notify=notify,
+                ),
             },
             source="options",
         )

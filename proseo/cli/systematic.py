@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from proseo.cli import order_options as o
 from proseo.cli.context import cli_context, local_actor
 from proseo.cli.output import make_console
 from proseo.errors import InvalidInputError
@@ -59,20 +60,85 @@ def _print(data: Any, as_json: bool) -> None:
 # -- templates -------------------------------------------------------------------------------
 
 
+def _default(key: str, value: Any) -> bool:
+    """Whether an option left at its default (a template stores only what was given, so that
+    e.g. a trigger's orders default to production type SYSTEMATIC)."""
+    from orderman.orders import OrderSettings
+
+    if value in ([], {}, None):
+        return True
+    return bool(value == OrderSettings.model_fields[key].default)
+
+
 @template_app.command("create")
 def template_create(
     ctx: typer.Context,
-    file: Path = typer.Option(..., "--file", help="Template as YAML or JSON (TemplateSpec)."),
+    name: str | None = typer.Argument(None, help="Template name (or in --file)."),
+    file: Path | None = typer.Option(
+        None, "--file", help="Template as YAML or JSON (TemplateSpec)."
+    ),
     update: bool = typer.Option(
         False, "--update", help="Store as the next version of an existing template."
     ),
+    mission: str | None = typer.Option(None, "--mission", "-m"),
+    description: str | None = typer.Option(None, "--description"),
+    product_class: list[str] = o.CLASSES,
+    slicing: str = o.SLICING,
+    slice_duration: float | None = o.SLICE_DURATION,
+    overlap: float = o.OVERLAP,
+    mode: str | None = o.MODE,
+    file_class: str | None = o.FILE_CLASS,
+    priority: int = o.PRIORITY,
+    stop_list: list[str] = o.STOP_LIST,
+    processor: list[str] = o.PROCESSORS,
+    facility: str | None = o.FACILITY,
+    parameter: list[str] = o.PARAMETERS,
+    output_parameter: list[str] = o.OUTPUT_PARAMETERS,
+    production_type: str = o.PRODUCTION_TYPE,
+    input_timeout: int | None = o.INPUT_TIMEOUT,
+    max_retries: int = o.MAX_RETRIES,
+    auto_release: bool = o.AUTO_RELEASE,
+    auto_close: bool = o.AUTO_CLOSE,
+    notify: str | None = o.NOTIFY,
 ) -> None:
-    """Create an order template (or, with --update, its next version); it is validated as an
-    order would be."""
-    from orderman.templates import create_template, load_template_spec, template_view
+    """Create an order template from a file or options (or, with --update, its next
+    version); it is validated as an order would be."""
+    from orderman.templates import (
+        create_template,
+        load_template_spec,
+        parse_template_spec,
+        template_view,
+    )
 
     context = cli_context(ctx)
-    spec = load_template_spec(file)
+    if file is not None:
+        spec = load_template_spec(file)
+    else:
+        settings = o.settings_from_options(
+            classes=product_class,
+            slicing=slicing,
+            slice_duration=slice_duration,
+            overlap=overlap,
+            mode=mode,
+            file_class=file_class,
+            priority=priority,
+            stop_list=stop_list,
+            processors=processor,
+            facility=facility,
+            parameters=parameter,
+            output_parameters=output_parameter,
+            production_type=production_type,
+            input_timeout=input_timeout,
+            max_retries=max_retries,
+            auto_release=auto_release,
+            auto_close=auto_close,
+            notify=notify,
+        )
+        given = {key: value for key, value in settings.items() if not _default(key, value)}
+        spec = parse_template_spec(
+            {"mission": mission, "name": name, "description": description, **given},
+            source="options",
+        )
     with context.database.transaction() as session:
         template = create_template(
             session, spec, local_actor(), context.settings.limits, new_version=update
