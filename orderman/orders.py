@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -43,7 +43,7 @@ from proseo.model import (
     Spacecraft,
 )
 from proseo.model.history import StateHistory
-from proseo.validation import JsonInt
+from proseo.validation import JsonInt, validate_input
 
 
 class OrbitRange(BaseModel):
@@ -148,12 +148,7 @@ def parse_order_spec(data: Any, source: str = "order") -> OrderSpec:
 
     :raises InvalidInputError: naming the field path and value.
     """
-    try:
-        return OrderSpec.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        path = ".".join(str(p) for p in first["loc"]) or "order"
-        raise InvalidInputError(f"{source}: {path}", first.get("input"), first["msg"]) from error
+    return validate_input(OrderSpec, data, source)
 
 
 def _check_size(session: Session, spec: OrderSpec, mission: Mission, limits: LimitSettings) -> None:

@@ -12,7 +12,6 @@ found them in, under a row lock.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,7 +21,7 @@ from orderman.automation import AutomationReport, advance_orders
 from orderman.triggers import TIMED, TriggerReport, run_triggers, upcoming_occurrences
 from proseo.config import LimitSettings
 from proseo.db import Database
-from proseo.db.wakeup import ORDERS, PRODUCTS, Waiter
+from proseo.db.wakeup import ORDERS, PRODUCTS, BackgroundWorker
 from proseo.model.base import utc_now
 from proseo.model.systematic import ProductionTrigger
 
@@ -68,58 +67,36 @@ def next_timed_due(database: Database, now: datetime) -> float | None:
     return soonest
 
 
-class SystematicProduction:
-    """The rounds in a thread; :meth:`shutdown` stops it after the current round."""
+def start_systematic_production(
+    database: Database, interval_s: float = 10.0, limits: LimitSettings | None = None
+) -> BackgroundWorker:
+    """Run the rounds in a background thread of this process (``proseo serve
+    --trigger-interval``): at once after a round that made or moved something, when products
+    arrive or orders move anywhere, when the next timed occurrence is due, and at least every
+    ``interval_s`` seconds.
 
-    def __init__(
-        self,
-        database: Database,
-        interval_s: float = 10.0,
-        limits: LimitSettings | None = None,
-    ) -> None:
-        self.database = database
-        self.interval_s = interval_s
-        self.limits = limits
-        self._stop = threading.Event()
-        self._waiter = Waiter(database.engine, (PRODUCTS, ORDERS))
-        self._thread = threading.Thread(target=self._run, name="proseo-systematic", daemon=True)
+    :returns: the running worker (``shutdown()`` stops it after the current round).
+    """
 
-    def start(self) -> SystematicProduction:
-        """Start the thread; returns self."""
-        self._thread.start()
-        return self
+    def round_() -> float:
+        report = production_round(database, limits=limits)
+        for outcome in report.triggers.outcomes:
+            if outcome.status != "already":
+                log.info(
+                    "trigger %s, %s: %s %s",
+                    outcome.trigger,
+                    outcome.key,
+                    outcome.status,
+                    outcome.identifier or outcome.message or "",
+                )
+        if report.orders.changed:
+            log.info("orders: %s", report.orders.line())
+        if report.changed:
+            return 0.0  # what it made may have more to do at once
+        due = next_timed_due(database, utc_now())
+        return interval_s if due is None else max(0.05, due)
 
-    def _run(self) -> None:
-        backoff = self.interval_s
-        while not self._stop.is_set():
-            try:
-                report = production_round(self.database, limits=self.limits)
-                for outcome in report.triggers.outcomes:
-                    if outcome.status != "already":
-                        log.info(
-                            "trigger %s, %s: %s %s",
-                            outcome.trigger,
-                            outcome.key,
-                            outcome.status,
-                            outcome.identifier or outcome.message or "",
-                        )
-                if report.orders.changed:
-                    log.info("orders: %s", report.orders.line())
-                backoff = self.interval_s
-                if report.changed:
-                    continue  # what it made may have more to do at once
-                due = next_timed_due(self.database, utc_now())
-                wait = self.interval_s if due is None else max(0.05, min(due, self.interval_s))
-                self._waiter.wait(wait)
-            except Exception:  # the database away: log, back off, go on
-                log.exception("systematic production round failed; again in %.0f s", backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 60.0)
-
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop after the current round."""
-        self._stop.set()
-        self._waiter.wake()
-        if wait:
-            self._thread.join(timeout=30)
-        self._waiter.close()
+    worker = BackgroundWorker(
+        "systematic production", round_, database.engine, (PRODUCTS, ORDERS), interval_s
+    )
+    return worker.start()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from proseo.config import LimitSettings
 from proseo.errors import ConflictError, InvalidInputError, NotFoundError
 from proseo.model import Mission
 from proseo.model.systematic import OrderTemplate, ProductionTrigger
+from proseo.validation import validate_input
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """Template and trigger names: letters, digits, ``_``, ``.`` and ``-`` (they become part of
@@ -55,12 +56,7 @@ def parse_template_spec(data: Any, source: str = "template") -> TemplateSpec:
     """Validate plain data as a :class:`TemplateSpec`.
 
     :raises InvalidInputError: naming the field path and value."""
-    try:
-        return TemplateSpec.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        path = ".".join(str(p) for p in first["loc"]) or "template"
-        raise InvalidInputError(f"{source}: {path}", first.get("input"), first["msg"]) from error
+    return validate_input(TemplateSpec, data, source)
 
 
 def load_template_spec(path: Path) -> TemplateSpec:
@@ -99,16 +95,7 @@ def order_spec(
         data["stop_time"] = stop
     if orbits:
         data["orbits"] = [o.model_dump(by_alias=True) for o in orbits]
-    try:
-        return OrderSpec.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        path = ".".join(str(p) for p in first["loc"]) or "order"
-        raise InvalidInputError(
-            f"template {template.name} v{template.version}: {path}",
-            first.get("input"),
-            first["msg"],
-        ) from error
+    return validate_input(OrderSpec, data, f"template {template.name} v{template.version}")
 
 
 def validate_template(session: Session, spec: TemplateSpec, limits: LimitSettings) -> None:

@@ -71,7 +71,7 @@ from proseo.model import (
 from proseo.model.base import utc_now
 from proseo.model.systematic import ProductionTrigger, TriggerOccurrence
 from proseo.security.principal import TRIGGER_PREFIX
-from proseo.validation import JsonInt
+from proseo.validation import JsonInt, validate_input
 
 log = logging.getLogger(__name__)
 
@@ -216,12 +216,7 @@ def parse_trigger_spec(data: Any, source: str = "trigger") -> TriggerSpec:
     """Validate plain data as a :class:`TriggerSpec`.
 
     :raises InvalidInputError: naming the field path and value."""
-    try:
-        return TriggerSpec.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        path = ".".join(str(p) for p in first["loc"]) or "trigger"
-        raise InvalidInputError(f"{source}: {path}", first.get("input"), first["msg"]) from error
+    return validate_input(TriggerSpec, data, source)
 
 
 # -- storing triggers ----------------------------------------------------------------------

@@ -45,7 +45,7 @@ from productionplanner.rollup import roll_up
 from proseo.config import Settings
 from proseo.contract import ContractError, JobStepDescription, RunManifest
 from proseo.db import Database
-from proseo.db.wakeup import PRODUCTS, READY, Waiter, announce
+from proseo.db.wakeup import PRODUCTS, READY, BackgroundWorker, Waiter, announce
 from proseo.enums import (
     FacilityState,
     JobStepState,
@@ -683,46 +683,6 @@ class Dispatcher:
             report.submitted += 1
 
 
-class BackgroundDispatcher:
-    """The dispatcher in a thread of ``proseo serve``: rounds every ``interval_s`` seconds,
-    and at once when job steps become READY. A failed round (the database away) is logged and
-    retried with back-off; :meth:`shutdown` stops it after the current round."""
-
-    def __init__(self, database: Database, settings: Settings, interval_s: float) -> None:
-        import threading
-
-        self.dispatcher = Dispatcher(database, settings, name="server dispatcher")
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="proseo-dispatcher", daemon=True)
-
-    def start(self) -> BackgroundDispatcher:
-        """Start the thread; returns self."""
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        backoff = self.interval_s
-        while not self._stop.is_set():
-            try:
-                self.dispatcher.run(
-                    interval_s=self.interval_s,
-                    on_tick=_log_round,
-                    should_stop=self._stop.is_set,
-                )
-                backoff = self.interval_s
-            except Exception:  # a failed round is logged; the next one tries again
-                log.exception("dispatcher round failed; again in %.0f s", backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 60.0)
-
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop after the current round (``wait``: until the thread ended)."""
-        self._stop.set()
-        if wait:
-            self._thread.join(timeout=30)
-
-
 def _log_round(report: TickReport) -> None:
     if report.changed:
         log.info("dispatcher: %s", report.line())
@@ -730,9 +690,17 @@ def _log_round(report: TickReport) -> None:
 
 def start_dispatcher(database: Database, settings: Settings, interval_s: float) -> Any:
     """Run the dispatcher in a background thread of this process (``proseo serve
-    --dispatch-interval``): rounds every ``interval_s`` seconds and at once when job steps
-    become READY.
+    --dispatch-interval``): rounds every ``interval_s`` seconds, at once after a round that
+    changed something, and when job steps become READY anywhere.
 
-    :returns: the :class:`BackgroundDispatcher` (call ``shutdown()`` to stop it).
+    :returns: the running :class:`~proseo.db.wakeup.BackgroundWorker` (``shutdown()`` stops
+        it).
     """
-    return BackgroundDispatcher(database, settings, interval_s).start()
+    dispatcher = Dispatcher(database, settings, name="server dispatcher")
+
+    def round_() -> float:
+        report = dispatcher.tick()
+        _log_round(report)
+        return 0.0 if report.changed else interval_s
+
+    return BackgroundWorker("dispatcher", round_, database.engine, (READY,), interval_s).start()

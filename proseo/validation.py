@@ -1,4 +1,5 @@
-"""Field types for request and file input that follow JSON Schema rather than Python.
+"""Field types for request and file input that follow JSON Schema rather than Python, and the
+one way input documents are validated into models with an error naming the field.
 
 ``JsonInt``: an integer as JSON Schema defines it: ``1`` and ``1.0`` are integers, ``true``
 is not (pydantic's lax mode would take ``true`` as 1, its strict mode would refuse ``1.0``).
@@ -6,9 +7,13 @@ is not (pydantic's lax mode would take ``true`` as 1, its strict mode would refu
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ValidationError
+
+from proseo.errors import InvalidInputError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _not_a_boolean(value: object) -> object:
@@ -22,3 +27,18 @@ JsonInt = Annotated[int, BeforeValidator(_not_a_boolean)]
 optional one with bounds must repeat them for the JSON schema
 (``json_schema_extra={"minimum": ..., "maximum": ...}``): pydantic cannot carry them through
 the validator inside a union."""
+
+
+def validate_input(model: type[M], data: Any, source: str) -> M:
+    """``data`` (plain JSON/YAML data) as a ``model``.
+
+    :param source: what the data came from (a file name, ``options``), named in the error.
+    :raises InvalidInputError: naming ``source``, the path of the first wrong field and the
+        value given.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        path = ".".join(str(p) for p in first["loc"]) or source
+        raise InvalidInputError(f"{source}: {path}", first.get("input"), first["msg"]) from error

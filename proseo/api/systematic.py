@@ -108,16 +108,21 @@ class PreviewEntry(BaseModel):
     error: str | None = None
 
 
+def _listed(user: Principal, mission: str | None) -> str | None:
+    """The mission a listing shows: the one asked for (if the user may read its orders), else
+    the user's own (ROOT: every mission)."""
+    if mission is not None:
+        user.require(UserRole.ORDER_READER, mission)
+        return mission
+    return None if user.is_root else user.mission
+
+
 @router.get("/templates")
 def get_templates(
     db: DbSession, user: OrderReader, mission: MissionFilter = None
 ) -> list[TemplateView]:
     """The newest version of every order template (of the user's mission; of any for ROOT)."""
-    if mission is not None:
-        user.require(UserRole.ORDER_READER, mission)
-    elif not user.is_root:
-        mission = user.mission
-    return [TemplateView(**template_view(t)) for t in list_templates(db, mission)]
+    return [TemplateView(**template_view(t)) for t in list_templates(db, _listed(user, mission))]
 
 
 @router.post("/templates", status_code=201)
@@ -183,10 +188,7 @@ def get_triggers(
     db: DbSession, user: OrderReader, mission: MissionFilter = None
 ) -> list[TriggerView]:
     """Production triggers (of the user's mission; of any for ROOT)."""
-    if mission is not None:
-        user.require(UserRole.ORDER_READER, mission)
-    elif not user.is_root:
-        mission = user.mission
+    mission = _listed(user, mission)
     return [TriggerView(**trigger_view(db, t)) for t in list_triggers(db, mission)]
 
 

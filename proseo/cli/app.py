@@ -200,9 +200,9 @@ def serve(
 
         start_dispatcher(application.state.database, settings, dispatch_interval)
     if trigger_interval > 0:
-        from orderman.runner import SystematicProduction
+        from orderman.runner import start_systematic_production
 
-        SystematicProduction(application.state.database, trigger_interval, settings.limits).start()
+        start_systematic_production(application.state.database, trigger_interval, settings.limits)
     if pickup:
         from ingestor.pickup import start_pickup_monitor
         from proseo.cli.ingest import pickup_scanner

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import typer
 from sqlalchemy import select
 
@@ -16,7 +13,7 @@ from proseo.catalogue.facilities import (
     list_facilities,
 )
 from proseo.cli.context import cli_context
-from proseo.cli.output import FORMAT_OPTION, OutputFormat, make_console, render
+from proseo.cli.output import FORMAT_OPTION, OutputFormat, json_object, make_console, render
 from proseo.enums import FacilityState, StorageType
 from proseo.errors import InvalidInputError, ProseoError
 from proseo.model import ProcessingFacility
@@ -25,18 +22,6 @@ from proseo.secrets import SecretBox, check_not_masked, masked, seal_settings
 
 app = typer.Typer(help="Processing facilities: executor, storage, capacity.", no_args_is_help=True)
 console = make_console()
-
-
-def _settings(option: str, value: str | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    try:
-        parsed = json.loads(value)
-    except ValueError as error:
-        raise InvalidInputError(option, value, f"is not JSON: {error}") from None
-    if not isinstance(parsed, dict):
-        raise InvalidInputError(option, value, "must be a JSON object")
-    return parsed
 
 
 @app.command("list")
@@ -77,8 +62,8 @@ def facility_set(
     Secret settings (secret_key, password, token, ...) are sealed with the installation's
     key before they are stored, or given as references: "env:NAME" or "file:PATH"."""
     context = cli_context(ctx)
-    parsed_executor = _settings("--executor-settings", executor_settings)
-    parsed_storage = _settings("--storage-settings", storage_settings)
+    parsed_executor = json_object("--executor-settings", executor_settings)
+    parsed_storage = json_object("--storage-settings", storage_settings)
     box = None
     for option, parsed in (
         ("--executor-settings", parsed_executor),

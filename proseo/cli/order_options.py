@@ -4,6 +4,7 @@ the settings' plain data."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -45,45 +46,27 @@ def pairs(option: str, values: list[str]) -> dict[str, str]:
     return found
 
 
-def settings_from_options(
-    *,
-    classes: list[str],
-    slicing: str,
-    slice_duration: float | None,
-    overlap: float,
-    mode: str | None,
-    file_class: str | None,
-    priority: int,
-    stop_list: list[str],
-    processors: list[str],
-    facility: str | None,
-    parameters: list[str],
-    output_parameters: list[str],
-    production_type: str,
-    input_timeout: int | None,
-    max_retries: int,
-    auto_release: bool,
-    auto_close: bool,
-    notify: str | None,
-) -> dict[str, Any]:
-    """The order settings the options give, as plain data for :class:`OrderSettings`."""
+def settings_from_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The order settings given by a command's options (its ``ctx.params``, declared with
+    the options of this module under these parameter names), as plain data for
+    :class:`orderman.orders.OrderSettings`."""
     return {
-        "requested_product_classes": classes,
-        "slicing_type": slicing.upper(),
-        "slice_duration_s": slice_duration,
-        "slice_overlap_s": overlap,
-        "processing_mode": mode,
-        "file_class": file_class,
-        "priority": priority,
-        "input_product_classes": stop_list,
-        "configured_processors": processors,
-        "processing_facility": facility,
-        "dynamic_processing_parameters": pairs("--param", parameters),
-        "output_parameters": pairs("--output-param", output_parameters),
-        "production_type": production_type.upper(),
-        "input_data_timeout_s": input_timeout,
-        "max_retries": max_retries,
-        "auto_release": auto_release,
-        "auto_close": auto_close,
-        "notification_endpoint": notify,
+        "requested_product_classes": params["product_class"],
+        "slicing_type": params["slicing"].upper(),
+        "slice_duration_s": params["slice_duration"],
+        "slice_overlap_s": params["overlap"],
+        "processing_mode": params["mode"],
+        "file_class": params["file_class"],
+        "priority": params["priority"],
+        "input_product_classes": params["stop_list"],
+        "configured_processors": params["processor"],
+        "processing_facility": params["facility"],
+        "dynamic_processing_parameters": pairs("--param", params["parameter"]),
+        "output_parameters": pairs("--output-param", params["output_parameter"]),
+        "production_type": params["production_type"].upper(),
+        "input_data_timeout_s": params["input_timeout"],
+        "max_retries": params["max_retries"],
+        "auto_release": params["auto_release"],
+        "auto_close": params["auto_close"],
+        "notification_endpoint": params["notify"],
     }

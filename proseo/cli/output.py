@@ -96,3 +96,20 @@ MAX_ID = 2**63 - 1
 def id_argument(help_text: str) -> Any:
     """A Typer argument for an object id: 1 .. 2^63-1, else a usage error naming it."""
     return typer.Argument(..., min=1, max=MAX_ID, help=help_text)
+
+
+def json_object(option: str, value: str | None) -> dict[str, Any] | None:
+    """The JSON object given to ``option`` (``None`` when not given).
+
+    :raises InvalidInputError: naming the option when it is not JSON or not an object."""
+    from proseo.errors import InvalidInputError
+
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError as error:
+        raise InvalidInputError(option, value, f"is not JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidInputError(option, value, "must be a JSON object")
+    return parsed

@@ -17,7 +17,7 @@ import typer
 
 from proseo.cli import order_options as o
 from proseo.cli.context import cli_context, local_actor
-from proseo.cli.output import make_console
+from proseo.cli.output import json_object, make_console
 from proseo.errors import InvalidInputError
 
 template_app = typer.Typer(
@@ -114,26 +114,7 @@ def template_create(
     if file is not None:
         spec = load_template_spec(file)
     else:
-        settings = o.settings_from_options(
-            classes=product_class,
-            slicing=slicing,
-            slice_duration=slice_duration,
-            overlap=overlap,
-            mode=mode,
-            file_class=file_class,
-            priority=priority,
-            stop_list=stop_list,
-            processors=processor,
-            facility=facility,
-            parameters=parameter,
-            output_parameters=output_parameter,
-            production_type=production_type,
-            input_timeout=input_timeout,
-            max_retries=max_retries,
-            auto_release=auto_release,
-            auto_close=auto_close,
-            notify=notify,
-        )
+        settings = o.settings_from_options(ctx.params)
         given = {key: value for key, value in settings.items() if not _default(key, value)}
         spec = parse_template_spec(
             {"mission": mission, "name": name, "description": description, **given},
@@ -197,18 +178,6 @@ def template_delete(
 
 
 # -- triggers --------------------------------------------------------------------------------
-
-
-def _json_option(option: str, value: str | None) -> dict[str, Any]:
-    if not value:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except ValueError as error:
-        raise InvalidInputError(option, value, f"is not JSON: {error}") from None
-    if not isinstance(parsed, dict):
-        raise InvalidInputError(option, value, "must be a JSON object")
-    return parsed
 
 
 @trigger_app.command("create")
@@ -278,7 +247,7 @@ def trigger_create(
                 "catch_up": catch_up.upper(),
                 "settings": {
                     **{k: v for k, v in given.items() if v is not None},
-                    **_json_option("--settings", settings),
+                    **(json_object("--settings", settings) or {}),
                 },
             },
             source="trigger",

@@ -20,6 +20,7 @@ import logging
 import select as selectors
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, event, text
@@ -162,3 +163,55 @@ class Waiter:
             if self._listener is not None:
                 self._listener.users -= 1
                 self._listener = None
+
+
+class BackgroundWorker:
+    """Runs ``work`` in a daemon thread, round after round (``proseo serve``'s dispatcher and
+    trigger runner). ``work()`` returns how many seconds may pass before the next round (0:
+    at once); a wake-up of one of ``topics`` starts it earlier; it never waits longer than
+    ``interval_s``. A round that raises (the database away) is logged and tried again with
+    back-off (doubling up to 60 s). :meth:`shutdown` stops it after the current round."""
+
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[], float],
+        engine: Engine | None,
+        topics: tuple[str, ...],
+        interval_s: float,
+    ) -> None:
+        self.name = name
+        self.work = work
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._waiter = Waiter(engine, topics)
+        self._thread = threading.Thread(target=self._run, name=f"proseo-{name}", daemon=True)
+
+    def start(self) -> BackgroundWorker:
+        """Start the thread; returns self."""
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        backoff = self.interval_s
+        try:
+            while not self._stop.is_set():
+                try:
+                    wait = self.work()
+                    backoff = self.interval_s
+                except Exception:  # logged; the next round tries again
+                    log.exception("%s round failed; again in %.0f s", self.name, backoff)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 60.0)
+                    continue
+                if wait > 0:
+                    self._waiter.wait(min(wait, self.interval_s))
+        finally:
+            self._waiter.close()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop after the current round (``wait``: until the thread ended)."""
+        self._stop.set()
+        self._waiter.wake()
+        if wait:
+            self._thread.join(timeout=30)
