@@ -1,4 +1,5 @@
-"""Orders that run themselves: what a trigger made is approved, planned and released; an
+"""Orders that run themselves: what a trigger or a campaign made is approved, planned and
+released; an
 order with ``auto_release`` is released once planned, one with ``auto_close`` closed once
 completed; the end of an order is POSTed to its notification endpoint.
 
@@ -33,6 +34,7 @@ from proseo.errors import PlanningError, ProseoError
 from proseo.model import ProcessingOrder, StateHistory
 from proseo.model.base import utc_now
 from proseo.model.systematic import OrderNotification
+from proseo.security.principal import CAMPAIGN_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,9 @@ def advance_orders(database: Database, *, notify: bool = True) -> AutomationRepo
     planned, close ``auto_close`` orders completed, and (``notify``) send the notifications
     due."""
     report = AutomationReport()
-    by_trigger = ProcessingOrder.created_by.startswith(TRIGGER_ACTOR)
+    by_trigger = ProcessingOrder.created_by.startswith(TRIGGER_ACTOR) | (
+        ProcessingOrder.created_by.startswith(CAMPAIGN_PREFIX)
+    )
     with database.transaction() as session:
         work = [
             (

@@ -1,5 +1,6 @@
 """Systematic production in a background thread (``proseo serve``) or a foreground loop
-(``proseo trigger run --watch``): fire the triggers' pending occurrences, then move the
+(``proseo trigger run --watch``): fire the triggers' pending occurrences, order the next
+batches of running campaigns (:func:`orderman.campaigns.advance_campaigns`), then move the
 orders (:func:`orderman.automation.advance_orders`), round after round.
 
 A round starts when products arrive or orders change anywhere (a wake-up,
@@ -18,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from orderman.automation import AutomationReport, advance_orders
+from orderman.campaigns import CampaignReport, advance_campaigns
 from orderman.triggers import TIMED, TriggerReport, run_triggers, upcoming_occurrences
 from proseo.config import LimitSettings
 from proseo.db import Database
@@ -33,12 +35,13 @@ class RoundReport:
     """What one round of systematic production did."""
 
     triggers: TriggerReport = field(default_factory=TriggerReport)
+    campaigns: CampaignReport = field(default_factory=CampaignReport)
     orders: AutomationReport = field(default_factory=AutomationReport)
 
     @property
     def changed(self) -> bool:
         """Whether it made or moved anything."""
-        return bool(self.triggers.created or self.orders.changed)
+        return bool(self.triggers.created or self.campaigns.changed or self.orders.changed)
 
 
 def production_round(
@@ -47,6 +50,7 @@ def production_round(
     """One round: triggers, then order automation."""
     report = RoundReport()
     report.triggers = run_triggers(database, mission=mission, limits=limits)
+    report.campaigns = advance_campaigns(database, limits)
     report.orders = advance_orders(database)
     return report
 
@@ -89,6 +93,10 @@ def start_systematic_production(
                     outcome.status,
                     outcome.identifier or outcome.message or "",
                 )
+        if report.campaigns.ordered:
+            log.info("campaigns: ordered %s", ", ".join(report.campaigns.ordered))
+        for error in report.campaigns.errors:
+            log.warning("%s", error)
         if report.orders.changed:
             log.info("orders: %s", report.orders.line())
         if report.changed:

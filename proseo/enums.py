@@ -59,6 +59,8 @@ class ProductionType(StrEnum):
     SYSTEMATIC = "SYSTEMATIC"
     ON_DEMAND_DEFAULT = "ON_DEMAND_DEFAULT"
     ON_DEMAND_NON_DEFAULT = "ON_DEMAND_NON_DEFAULT"
+    REPROCESSING = "REPROCESSING"
+    """Made again by a reprocessing campaign."""
 
 
 class ParameterType(StrEnum):
@@ -230,3 +232,18 @@ class CatchUp(StrEnum):
     ALL = "ALL"
     LATEST = "LATEST"
     NONE = "NONE"
+
+
+class CampaignState(StrEnum):
+    """Where a reprocessing campaign is (:mod:`orderman.campaigns`)."""
+
+    CREATED = "CREATED"
+    """Split into batches; nothing ordered yet."""
+    RUNNING = "RUNNING"
+    """Batches are ordered, planned and released as capacity allows."""
+    PAUSED = "PAUSED"
+    """No further batch is released; its released orders are suspended."""
+    CANCELLED = "CANCELLED"
+    """Stopped for good: no further batch; its orders not yet run are cancelled."""
+    COMPLETED = "COMPLETED"
+    """Every batch's order completed (or had nothing to make)."""

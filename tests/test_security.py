@@ -15,6 +15,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 
+from orderman.campaigns import create_campaign, parse_campaign_spec
 from orderman.orders import create_order, parse_order_spec
 from orderman.templates import create_template, parse_template_spec
 from orderman.triggers import create_trigger, parse_trigger_spec
@@ -154,6 +155,14 @@ def _matrix() -> list[Case]:
         Case("POST", "/triggers/TST/TRG/enable", R.ORDER_APPROVER),
         Case("DELETE", "/triggers/TST/TRG", R.ORDER_APPROVER),
         Case("DELETE", "/templates/TST/TPL", R.ORDER_MGR),  # its trigger is gone by now
+        Case("GET", "/campaigns?mission=TST", R.ORDER_READER),
+        Case("POST", "/campaigns", R.ORDER_MGR, "campaign"),
+        Case("GET", "/campaigns/TST/CMP", R.ORDER_READER),
+        Case("POST", "/campaigns/TST/CMP/start", R.ORDER_APPROVER),
+        Case("POST", "/campaigns/TST/CMP/pause", R.ORDER_PLANNER),
+        Case("POST", "/campaigns/TST/CMP/resume", R.ORDER_PLANNER),
+        Case("POST", "/campaigns/TST/CMP/retry", R.ORDER_PLANNER),
+        Case("POST", "/campaigns/TST/CMP/cancel", R.ORDER_PLANNER),
         Case("POST", "/tokens", R.CLI_USER, "token", listing=True),
         Case("DELETE", "/tokens/{token}", R.CLI_USER),  # its own: the caller's last request
     ]
@@ -164,6 +173,14 @@ TEMPLATE = {
     "requested_product_classes": ["L2________"],
     "slicing_type": "ORBIT",
     "processing_mode": "OPER",
+}
+CAMPAIGN = {
+    "mission": "TST",
+    "settings": {k: v for k, v in TEMPLATE.items() if k != "mission"},
+    "spacecraft": "TST1",
+    "orbit_from": 1,
+    "orbit_to": 2,
+    "batch_unit": "ORBITS",
 }
 ROUTE_OF_CASE = {"/orders/{order_id}/plan": "/orders/{order}/plan?dry_run=true"}
 
@@ -186,6 +203,8 @@ def _call(client: Any, case: Case, ids: dict[str, int], tag: str) -> Any:
             settings = {k: v for k, v in TEMPLATE.items() if k != "mission"}
             return client.put(path, json={**settings, "priority": 60})
         return client.post(path, json={**TEMPLATE, "name": f"T-{tag}"})
+    if case.body == "campaign":
+        return client.post(path, json={**CAMPAIGN, "name": f"C-{tag}"})
     if case.body == "trigger":
         return client.post(
             path,
@@ -217,6 +236,7 @@ def matrix_world(tst: Database) -> tuple[FastAPI, dict[str, int]]:
         session.flush()
         ids = {"order": order.id, "approvable": approvable.id}
         create_template(session, parse_template_spec({**TEMPLATE, "name": "TPL"}), "x")
+        create_campaign(session, parse_campaign_spec({**CAMPAIGN, "name": "CMP"}), "x")
         create_trigger(
             session,
             parse_trigger_spec(

@@ -169,3 +169,75 @@ def test_a_mission_runs_by_itself_through_a_sigkill(database: Database, tmp_path
     runs = Counter(run_log.read_text().split())
     assert len(runs) == 2 * ORBITS + 1
     assert max(runs.values()) == 1, runs.most_common(3)  # no processor ran twice
+
+
+def test_a_campaign_survives_a_sigkill_of_the_server(database: Database, tmp_path: Path) -> None:
+    """A campaign over TST orbits 1-6, a batch an orbit, two job steps in flight at most, run
+    by ``proseo serve``; the server is killed with SIGKILL after the second batch was ordered
+    and started again. Every batch is ordered once and every product made once."""
+    from proseo.enums import CampaignState
+    from proseo.model import Campaign, CampaignBatch
+
+    with database.transaction() as session:
+        sync_mission(session, build_tst_definition())
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    run_log = tmp_path / "runs.log"
+    write_sample_data(tmp_path / "inputs", 1, 6)
+    _cli(database, data_dir, "ingest", str(tmp_path / "inputs"))
+    template = {
+        "mission": "TST", "name": "L2-RPRO", "requested_product_classes": ["L2________"],
+        "slicing_type": "ORBIT", "processing_mode": "OPER", "file_class": "TEST",
+        "dynamic_processing_parameters": {"tstRunLog": str(run_log), "tstSleepSeconds": "0.3"},
+    }  # fmt: skip
+    (tmp_path / "t.json").write_text(json.dumps(template))
+    _cli(database, data_dir, "template", "create", "--file", str(tmp_path / "t.json"))
+    _cli(
+        database, data_dir, "campaign", "create", "RPRO", "-m", "TST", "--template", "L2-RPRO",
+        "--orbits", "TST1:1-6", "--batch-unit", "ORBITS", "--max-in-flight", "2",
+    )  # fmt: skip
+    _cli(database, data_dir, "campaign", "start", "RPRO", "-m", "TST")
+    options = ("--dispatch-interval", "0.3", "--trigger-interval", "0.3", "--sweep-interval", "5")
+    server, _ = _serve(database, data_dir, *options)
+
+    def ordered() -> int:
+        with database.transaction() as session:
+            return len(
+                session.scalars(
+                    select(CampaignBatch.id).where(CampaignBatch.processing_order_id.is_not(None))
+                ).all()
+            )
+
+    def state() -> CampaignState:
+        with database.transaction() as session:
+            return session.scalars(select(Campaign.state)).one()
+
+    try:
+        deadline = time.monotonic() + 120
+        while ordered() < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=30)
+        server, _ = _serve(database, data_dir, *options)
+        deadline = time.monotonic() + 300
+        while state() is not CampaignState.COMPLETED and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert state() is CampaignState.COMPLETED, (data_dir / "serve.log").read_text()[-3000:]
+    with database.transaction() as session:
+        identifiers = session.scalars(select(ProcessingOrder.identifier)).all()
+        made = Counter(
+            session.execute(
+                select(ProductClass.product_type, Product.sensing_start)
+                .join(Product, Product.product_class_id == ProductClass.id)
+                .join(ProductFile, ProductFile.product_id == Product.id)
+                .where(Product.job_step_id.is_not(None), Product.enclosing_product_id.is_(None))
+            ).all()
+        )
+    assert sorted(identifiers) == [f"RPRO-{n:05d}" for n in range(1, 7)]
+    assert Counter(t for t, _ in made) == {"L1B_______": 6, "L2________": 6}
+    assert max(made.values()) == 1
+    runs = Counter(run_log.read_text().split())
+    assert (len(runs), max(runs.values())) == (12, 1)

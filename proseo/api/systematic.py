@@ -1,5 +1,6 @@
-"""REST routes of systematic production: order templates and production triggers (the same
-services as ``proseo template`` and ``proseo trigger``).
+"""REST routes of systematic production and reprocessing: order templates, production
+triggers and campaigns (the same services as ``proseo template``, ``proseo trigger`` and
+``proseo campaign``).
 
 Reading needs ORDER_READER; templates are written by an ORDER_MGR. A trigger approves the
 orders it will make, so making, enabling, disabling or deleting one needs ORDER_APPROVER.
@@ -13,6 +14,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from orderman.campaigns import (
+    CAMPAIGN_COMMANDS,
+    CampaignSpec,
+    campaign_view,
+    create_campaign,
+    get_campaign,
+    list_campaigns,
+    run_campaign_command,
+)
+from orderman.campaigns import dry_run as campaign_dry_run
 from orderman.orders import OrderSettings
 from orderman.templates import (
     NAME_PATTERN,
@@ -260,3 +271,138 @@ def delete_one_trigger(
     user.require(UserRole.ORDER_APPROVER, mission)
     db.delete(get_trigger(db, mission, name))
     return {"deleted": name}
+
+
+# -- campaigns -------------------------------------------------------------------------------
+
+
+class CampaignView(BaseModel):
+    """A campaign and its progress (``batch_list`` on its own page)."""
+
+    id: int
+    mission: str
+    name: str
+    state: str
+    state_message: str | None
+    template: str | None
+    template_version: int | None
+    period: str | None
+    orbits: str | None
+    batch: str
+    max_in_flight: int
+    priority: int
+    batches: int
+    batches_ordered: int
+    batches_done: int
+    orders_by_state: dict[str, int]
+    job_steps_planned: int
+    job_steps_produced: int
+    job_steps_failed: int
+    job_steps_by_state: dict[str, int]
+    percent_done: float
+    job_steps_per_hour: float
+    estimated_end: str | None
+    created_by: str | None
+    started_at: str | None
+    finished_at: str | None
+    batch_list: list[dict[str, Any]] = []
+
+
+class CampaignDryRun(BaseModel):
+    """What a campaign would make (nothing was written)."""
+
+    batches: int
+    orders: int
+    jobs: int
+    job_steps: int
+    products_found: int
+    products_in_production: int
+    steps_per_class: dict[str, int]
+    seconds: float
+
+
+@router.get("/campaigns")
+def get_campaigns(
+    db: DbSession, user: OrderReader, mission: MissionFilter = None
+) -> list[CampaignView]:
+    """Reprocessing campaigns with their progress (of the user's mission; of any for ROOT)."""
+    return [
+        CampaignView(**campaign_view(db, c)) for c in list_campaigns(db, _listed(user, mission))
+    ]
+
+
+@router.post("/campaigns", status_code=201)
+def post_campaign(
+    spec: CampaignSpec,
+    request: Request,
+    db: DbSession,
+    user: OrderManager,
+    dry_run: bool = False,
+) -> CampaignView | CampaignDryRun:
+    """Create a campaign (state CREATED), or with ``dry_run`` plan every batch and say what it
+    would make (writes nothing)."""
+    user.require(UserRole.ORDER_MGR, spec.mission)
+    limits = request.app.state.settings.limits
+    if dry_run:
+        result = campaign_dry_run(request.app.state.database, spec, limits)
+        return CampaignDryRun(
+            batches=result.batches,
+            orders=result.orders,
+            jobs=result.jobs,
+            job_steps=result.job_steps,
+            products_found=result.products_found,
+            products_in_production=result.products_in_production,
+            steps_per_class=dict(result.steps_per_class),
+            seconds=round(result.seconds, 3),
+        )
+    campaign = create_campaign(db, spec, user.username, limits)
+    return CampaignView(**campaign_view(db, campaign))
+
+
+@router.get("/campaigns/{mission}/{name}")
+def get_one_campaign(
+    mission: MissionCode, name: Name, db: DbSession, user: OrderReader, batches: bool = False
+) -> CampaignView:
+    """A campaign: state, progress, throughput, estimated end (and its batches)."""
+    user.require(UserRole.ORDER_READER, mission)
+    return CampaignView(**campaign_view(db, get_campaign(db, mission, name), batches=batches))
+
+
+CAMPAIGN_ROLES = {
+    "start": UserRole.ORDER_APPROVER,
+    "pause": UserRole.ORDER_PLANNER,
+    "resume": UserRole.ORDER_PLANNER,
+    "cancel": UserRole.ORDER_PLANNER,
+    "retry": UserRole.ORDER_PLANNER,
+}
+"""The role each campaign command needs (start approves every order it will make)."""
+
+
+def _campaign_command_route(command: str) -> None:
+    role = CAMPAIGN_ROLES[command]
+    role_user = Annotated[Principal, Depends(Requires(role))]
+
+    def post_campaign_command(
+        mission: MissionCode, name: Name, request: Request, user: role_user
+    ) -> CampaignView:
+        user.require(role, mission)
+        run_campaign_command(request.app.state.database, mission, name, command, user.username)
+        with request.app.state.database.transaction() as session:
+            return CampaignView(**campaign_view(session, get_campaign(session, mission, name)))
+
+    post_campaign_command.__annotations__["user"] = role_user
+    post_campaign_command.__doc__ = (
+        f"{CAMPAIGN_COMMANDS[command].__doc__ or command} Needs {role.value}; 409 names the "
+        "states that allow it."
+    )
+    router.add_api_route(
+        f"/campaigns/{{mission}}/{{name}}/{command}",
+        post_campaign_command,
+        methods=["POST"],
+        name=f"campaign_{command}",
+        summary=f"Campaign {command}",
+    )
+
+
+for _command in CAMPAIGN_ROLES:
+    _campaign_command_route(_command)

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "trigger_app",
         "Production triggers: orders by themselves.",
     ),
+    "campaign": ("proseo.cli.campaign", "app", "Reprocessing campaigns: years, batch by batch."),
     "dispatcher": (
         "proseo.cli.dispatcher",
         "app",
@@ -76,6 +77,7 @@ LOCAL_ONLY = {
     "logout",
     "template",
     "trigger",
+    "campaign",
 }
 """Sub-commands that always act on this machine (a login profile does not redirect them)."""
 

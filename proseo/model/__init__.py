@@ -22,6 +22,7 @@ from proseo.enums import (
     Visibility,
 )
 from proseo.model.base import Base, utc_now
+from proseo.model.campaign import Campaign, CampaignBatch
 from proseo.model.facility import ProcessingFacility
 from proseo.model.history import StateHistory
 from proseo.model.mission import Mission, Orbit, Spacecraft
@@ -74,6 +75,8 @@ __all__ = [
     "STATE_MACHINES",
     "ApiToken",
     "Base",
+    "Campaign",
+    "CampaignBatch",
     "Configuration",
     "ConfigurationFile",
     "ConfigurationInputFile",

@@ -95,9 +95,13 @@ TRIGGER_PREFIX = "trigger:"
 """How a production trigger is recorded as the creator and approver of its orders."""
 
 
+CAMPAIGN_PREFIX = "campaign:"
+"""How a reprocessing campaign is recorded as the creator and approver of its orders."""
+
+
 def is_system(actor: str) -> bool:
     """Whether ``actor`` is no person but the installation itself: a CLI in local mode or a
     production trigger (usernames cannot hold ``:``, so no user can pose as one). Separation
-    of duties does not apply to it: a trigger's orders are approved when the trigger is
-    made, by whoever may make it."""
-    return is_local(actor) or actor.startswith(TRIGGER_PREFIX)
+    of duties does not apply to it: a trigger's (a campaign's) orders are approved when the
+    trigger is made (the campaign started), by whoever may do that."""
+    return is_local(actor) or actor.startswith((TRIGGER_PREFIX, CAMPAIGN_PREFIX))
