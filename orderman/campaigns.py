@@ -180,7 +180,7 @@ def split(spec: CampaignSpec, orbit_numbers: list[int] | None = None) -> list[Ba
 
 def _order_spec(campaign: Campaign, batch: CampaignBatch) -> OrderSpec:
     data: dict[str, Any] = {
-        **campaign.settings,
+        **(campaign.settings if batch.settings is None else batch.settings),
         "mission": campaign.mission.code,
         "identifier": f"{campaign.name}-{batch.number:05d}",
         "production_type": ProductionType.REPROCESSING.value,
@@ -283,6 +283,60 @@ def create_campaign(
     )
     if first in session:
         session.expunge(first)
+    return campaign
+
+
+def create_campaign_from_batches(
+    session: Session,
+    mission: str,
+    name: str,
+    batches: list[tuple[datetime, datetime, dict[str, Any]]],
+    user: str | None,
+    *,
+    facility: Any,
+    priority: int = 20,
+    max_in_flight: int = 1000,
+    description: str | None = None,
+) -> Campaign:
+    """A campaign (state CREATED) of explicit batches: (start, stop, order settings) each, all
+    at ``facility`` (batch unit PRODUCTS: targeted reprocessing, :mod:`orderman.reprocess`).
+
+    :raises ConflictError: when the mission has a campaign of that name.
+    :raises InvalidInputError: for more than :data:`MAX_BATCHES` batches."""
+    mission_row = get_mission(session, mission)
+    if session.scalar(
+        select(Campaign.id).where(Campaign.mission_id == mission_row.id, Campaign.name == name)
+    ):
+        raise ConflictError(
+            f"mission {mission_row.code} already has a campaign {name!r}", field="name", value=name
+        )
+    if len(batches) > MAX_BATCHES:
+        raise InvalidInputError("batches", len(batches), f"more than {MAX_BATCHES}")
+    campaign = Campaign(
+        mission=mission_row,
+        name=name,
+        description=description,
+        settings={},
+        start_time=min(b[0] for b in batches),
+        stop_time=max(b[1] for b in batches),
+        batch_unit="PRODUCTS",
+        batch_size=1,
+        max_in_flight=max_in_flight,
+        priority=priority,
+        created_by=user,
+    )
+    campaign.batches = [
+        CampaignBatch(
+            number=n,
+            start_time=start,
+            stop_time=stop,
+            settings=settings,
+            processing_facility=facility,
+        )
+        for n, (start, stop, settings) in enumerate(batches, start=1)
+    ]
+    session.add(campaign)
+    session.flush()
     return campaign
 
 

@@ -11,7 +11,8 @@ catalogue holds an **equivalent product** (the term of prosEO's production plann
   one the order would make);
 - carrying every one of the order's output parameters with the same value;
 
-and it either has a file at the order's processing facility (**found**) or is being produced
+it is not superseded (replaced by a newer one, or marked for targeted reprocessing), and it
+either has a file at the order's processing facility (**found**) or is being produced
 by a job step that is neither FAILED nor CLOSED, of this order or another (**in production**;
 the planner reuses it and the steps that need it wait for it). Older versions (another
 processor, file class, mode or revision) do not count: they are produced again.
@@ -84,6 +85,7 @@ def equivalent_products(
     )
     conditions = [
         Product.product_class_id == class_id,
+        Product.superseded_at.is_(None),
         Product.sensing_start >= lo,
         Product.sensing_start <= hi,
         Product.file_class.is_not_distinct_from(order.file_class),

@@ -40,7 +40,12 @@ from sqlalchemy.orm import Session
 from planner.readiness import recheck_waiting_job_steps
 from productionplanner.descriptions import build_descriptions
 from productionplanner.executors.base import Executor, ExecutorStatus, RunSpec, Submission
-from productionplanner.lifecycle import complete_job_step, fail_job_step, time_out_inputs
+from productionplanner.lifecycle import (
+    complete_job_step,
+    fail_job_step,
+    supersede_older,
+    time_out_inputs,
+)
 from productionplanner.rollup import roll_up
 from proseo.config import Settings
 from proseo.contract import ContractError, JobStepDescription, RunManifest
@@ -525,6 +530,8 @@ class Dispatcher:
             )
             existing.add(product.id)
             announce(session, PRODUCTS)
+            if product.enclosing_product_id is None:
+                supersede_older(session, product)
         return {p.product_class_id for p in products.values()}
 
     def _fail(

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from proseo.enums import JobStepState
-from proseo.model import Job, JobStep, ProcessingOrder, transition
+from proseo.model import Job, JobStep, ProcessingOrder, Product, transition
+from proseo.model.base import utc_now
 from proseo.model.states import bulk_transition
 
 S = JobStepState
@@ -157,3 +158,32 @@ def derive_failure_flags(session: Session, order_ids: Iterable[int]) -> None:
             isinstance(obj, Job) and obj.processing_order_id in wanted
         ):
             session.expire(obj, ["has_failed_job_steps"])
+
+
+def supersede_older(session: Session, product: Product) -> int:
+    """Mark superseded the older products ``product`` replaces: same product class, sensing
+    window, file class and mode, with a file somewhere, not yet superseded (their components
+    too). They stay in the catalogue (retention decides when they go) but are no longer input
+    candidates.
+
+    :returns: how many products were marked."""
+    older = select(Product.id).where(
+        Product.product_class_id == product.product_class_id,
+        Product.sensing_start == product.sensing_start,
+        Product.sensing_stop == product.sensing_stop,
+        Product.file_class.is_not_distinct_from(product.file_class),
+        Product.mode.is_not_distinct_from(product.mode),
+        Product.id != product.id,
+        Product.superseded_at.is_(None),
+        Product.product_files.any(),
+    )
+    ids = list(session.scalars(older))
+    if not ids:
+        return 0
+    session.execute(
+        update(Product)
+        .where(or_(Product.id.in_(ids), Product.enclosing_product_id.in_(ids)))
+        .values(superseded_at=utc_now(), superseded_reason=f"replaced by product {product.id}")
+        .execution_options(synchronize_session=False)
+    )
+    return len(ids)

@@ -94,8 +94,13 @@ def _greatest(a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int
 def product_conditions(
     product: Any, source_class_id: int, rule: SimpleRule
 ) -> list[ColumnElement[bool]]:
+    """The conditions a candidate ``product`` of a simple rule meets: its source class, not
+    superseded, and the rule's filters (product fields or parameters)."""
     p = product
-    conditions: list[ColumnElement[bool]] = [p.product_class_id == source_class_id]
+    conditions: list[ColumnElement[bool]] = [
+        p.product_class_id == source_class_id,
+        p.superseded_at.is_(None),  # replaced, or waiting to be made again: never an input
+    ]
     for key, value in rule.filters:
         attribute = PRODUCT_FIELD_FILTERS.get(key)
         if attribute is not None:

@@ -52,6 +52,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Production triggers: orders by themselves.",
     ),
     "campaign": ("proseo.cli.campaign", "app", "Reprocessing campaigns: years, batch by batch."),
+    "reprocess": (
+        "proseo.cli.campaign",
+        "reprocess_app",
+        "Targeted reprocessing after a corrected input or a new processor.",
+    ),
     "dispatcher": (
         "proseo.cli.dispatcher",
         "app",
@@ -63,7 +68,7 @@ imported only when that sub-command runs (or shows its own help), so ``proseo --
 every command pay only for what they use."""
 
 
-SINGLE = {"ingest", "login", "logout"}
+SINGLE = {"ingest", "login", "logout", "reprocess"}
 """Sub-commands that are one command (not a group of commands)."""
 
 LOCAL_ONLY = {
@@ -78,6 +83,7 @@ LOCAL_ONLY = {
     "template",
     "trigger",
     "campaign",
+    "reprocess",
 }
 """Sub-commands that always act on this machine (a login profile does not redirect them)."""
 

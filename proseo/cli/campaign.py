@@ -187,3 +187,66 @@ _command("pause", "Pause: no new batch; its released orders are suspended.")
 _command("resume", "Resume a paused campaign: its suspended orders are released again.")
 _command("cancel", "Cancel: no further batch; its orders not yet run are cancelled.")
 _command("retry", "Retry and release the campaign's failed orders.")
+
+
+reprocess_app = typer.Typer(
+    help="Targeted reprocessing after a corrected input or a new configured processor."
+)
+
+
+@reprocess_app.command()
+def reprocess(
+    ctx: typer.Context,
+    mission: str = MISSION,
+    after_aux: int | None = typer.Option(
+        None, "--after-aux", min=1, help="Id of the corrected input (e.g. AUX) product."
+    ),
+    after_processor: str | None = typer.Option(
+        None, "--after-processor", help="Identifier of the new configured processor."
+    ),
+    campaign: str | None = typer.Option(
+        None, "--campaign", help="Name of the campaign to create (default: REPROCESS-<time>)."
+    ),
+    facility: str | None = typer.Option(None, "--facility"),
+    max_in_flight: int = typer.Option(1000, "--max-in-flight"),
+    priority: int = typer.Option(20, "--priority"),
+    dry: bool = typer.Option(
+        False, "--dry-run", help="Show what would be made again; change nothing."
+    ),
+) -> None:
+    """Find every product whose lineage used the replaced input or processor, show the
+    difference, and (unless --dry-run) mark them superseded and create a campaign that makes
+    exactly those again ('proseo campaign start' starts it)."""
+    from orderman.reprocess import affected_by_input, affected_by_processor, targeted_campaign
+    from proseo.model.base import utc_now
+
+    if (after_aux is None) == (after_processor is None):
+        raise InvalidInputError(
+            "--after-aux/--after-processor", None, "give exactly one of the two"
+        )
+    context = cli_context(ctx)
+    with context.database.transaction() as session:
+        affected = (
+            affected_by_input(session, after_aux)
+            if after_aux is not None
+            else affected_by_processor(session, after_processor or "")
+        )
+        say(f"{affected.reason}: {len(affected.replaced)} products replaced")
+        say(
+            f"{len(affected.products)} products to make again over {affected.windows()} "
+            "sensing windows:"
+        )
+        for product_type, count in affected.by_class().items():
+            say(f"  {product_type}: {count}")
+        if dry:
+            return
+        name = campaign or f"REPROCESS-{utc_now():%Y%m%dT%H%M%S}"
+        made = targeted_campaign(
+            session, mission, name, affected, local_actor(), facility=facility,
+            priority=priority, max_in_flight=max_in_flight, processor=after_processor,
+        )  # fmt: skip
+        batches = len(made.batches)
+    say(
+        f"campaign {name} created: {batches} batches (state CREATED); the products are marked "
+        f"superseded; 'proseo campaign start {name} -m {mission}' makes them again"
+    )

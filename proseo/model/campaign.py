@@ -85,6 +85,9 @@ class CampaignBatch(Base):
     )
     ordered_at: Mapped[datetime | None]
     message: Mapped[str | None] = mapped_column(Text)
+    settings: Mapped[dict[str, Any] | None]
+    """Order settings of this batch alone (targeted reprocessing: the classes, file class,
+    mode and processors of the products it makes again); ``None``: the campaign's."""
 
     campaign: Mapped[Campaign] = relationship(back_populates="batches")
     processing_facility: Mapped[ProcessingFacility] = relationship()

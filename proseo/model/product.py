@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 class Product(Base):
     """A product: an instance of a product class over a sensing interval.
 
-    Sensing start/stop (its validity) and generation time are UTC. ``job_step`` is the job
+    Sensing start/stop (its validity) and generation time are UTC; ``superseded_at`` marks
+    a product replaced (or to be replaced). ``job_step`` is the job
     step that produced it (or will: a planned output has no files yet); ``enclosing_product``
     and ``component_products`` describe products made of parts.
     """
@@ -57,6 +58,11 @@ class Product(Base):
     )
     ingested_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    superseded_at: Mapped[datetime | None]
+    """When (UTC) the product was replaced by a newer equivalent, or found to need making
+    again (targeted reprocessing); a superseded product is no longer an input candidate nor
+    an equivalent of a requested product."""
+    superseded_reason: Mapped[str | None] = mapped_column(Text)
 
     product_class: Mapped[ProductClass] = relationship()
     orbit: Mapped[Orbit | None] = relationship()
