@@ -499,7 +499,13 @@ class Dispatcher:
         facility: ProcessingFacility,
         manifest: RunManifest,
     ) -> set[int]:
-        """ProductFile rows for the outputs of the manifest; returns their product classes."""
+        """ProductFile rows for the outputs of the manifest (the main outputs supersede older
+        ones and get the order's retention); returns their product classes."""
+        retention = session.scalar(
+            select(ProcessingOrder.product_retention_s)
+            .join(Job, Job.processing_order_id == ProcessingOrder.id)
+            .where(Job.id == step.job_id)
+        )
         products = {
             p.id: p for p in session.scalars(select(Product).where(Product.job_step_id == step.id))
         }
@@ -532,6 +538,8 @@ class Dispatcher:
             announce(session, PRODUCTS)
             if product.enclosing_product_id is None:
                 supersede_older(session, product)
+                if retention is not None:
+                    product.eviction_time = utc_now() + timedelta(seconds=retention)
         return {p.product_class_id for p in products.values()}
 
     def _fail(

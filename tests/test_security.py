@@ -125,6 +125,7 @@ def _matrix() -> list[Case]:
         Case("GET", "/missions/TST/processors", R.PROCESSOR_READER),
         Case("GET", "/products?mission=TST", R.PRODUCT_READER),
         Case("GET", "/products/{product}", R.PRODUCT_READER),
+        Case("DELETE", "/products/{product}", R.PRODUCT_MGR),  # 409: a planned step needs it
         Case("POST", "/orders", R.ORDER_MGR, "order"),
         Case("GET", "/orders?mission=TST", R.ORDER_READER),
         Case("GET", "/orders/{order}", R.ORDER_READER),

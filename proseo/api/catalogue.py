@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 
 from proseo.api.auth import Requires
 from proseo.api.deps import MAX_ID, DbSession, IsoTime, ObjectId
@@ -144,3 +145,48 @@ def get_product(product_id: ObjectId, db: DbSession, user: ProductReader) -> Pro
             user=user.username,
         )
     return product_view(db, product_id)
+
+
+ProductManager = Annotated[Principal, Depends(Requires(UserRole.PRODUCT_MGR))]
+
+
+class Deletion(BaseModel):
+    """What a product deletion did."""
+
+    deleted: list[int]
+    files_only: bool
+    files: int
+    bytes: int
+    storage_failures: list[str]
+
+
+@router.delete("/products/{product_id}")
+def delete_product(
+    product_id: ObjectId,
+    request: Request,
+    user: ProductManager,
+    files_only: bool = False,
+    facility: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> Deletion:
+    """Delete a product with its files, or only its files (``files_only``, at ``facility``
+    or all); 409 naming the job steps while an unfinished one needs it."""
+    from proseo.catalogue.retention import delete_products
+
+    database = request.app.state.database
+    with database.transaction() as session:
+        mission, _visibility = product_scope(session, product_id)
+    user.require(UserRole.PRODUCT_MGR, mission)
+    done = delete_products(
+        database,
+        request.app.state.settings,
+        [product_id],
+        files_only=files_only,
+        facility=facility,
+    )
+    return Deletion(
+        deleted=[product_id],
+        files_only=files_only,
+        files=done.files,
+        bytes=done.bytes,
+        storage_failures=done.failures,
+    )

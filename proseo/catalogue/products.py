@@ -67,6 +67,10 @@ class ProductView(ProductRow):
     processing_order: str | None
     configured_processor: str | None
     inputs: list[ProductRow]
+    superseded: str | None = None
+    """When and why it was superseded (no longer an input candidate), if it was."""
+    eviction_time: datetime | None = None
+    """When its files are (or were) evicted (UTC)."""
 
 
 class ProductPage(BaseModel):
@@ -227,6 +231,10 @@ def product_view(session: Session, product_id: int) -> ProductView:
             )
             for f in files
         ],
+        superseded=None
+        if product.superseded_at is None
+        else f"{product.superseded_at.isoformat()}: {product.superseded_reason}",
+        eviction_time=product.eviction_time,
         components=sorted(c.id for c in product.component_products),
         enclosing_product=product.enclosing_product_id,
         processing_order=order,

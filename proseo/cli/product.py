@@ -204,3 +204,53 @@ def product_fetch(
     target.mkdir(parents=True, exist_ok=True)
     _, _, path = fetch_product_file(context.database, context.settings, product_id, target)
     console.print(f"{path}")
+
+
+@app.command("delete")
+def product_delete(
+    ctx: typer.Context,
+    product_ids: list[int] = typer.Argument(..., min=1, help="Product ids."),
+    files_only: bool = typer.Option(
+        False, "--files-only", help="Delete only the files (the catalogue rows stay)."
+    ),
+    facility: str | None = typer.Option(
+        None, "--facility", help="With --files-only: only the files at this facility."
+    ),
+) -> None:
+    """Delete products with their files (refused while an unfinished job step needs one)."""
+    from proseo.catalogue.retention import delete_products
+
+    context = cli_context(ctx)
+    done = delete_products(
+        context.database, context.settings, product_ids, files_only=files_only, facility=facility
+    )
+    what = "files of" if files_only else "products"
+    console.print(
+        f"deleted {what} {', '.join(map(str, product_ids))}: {done.files} files, "
+        f"{done.bytes} bytes",
+        markup=False,
+    )
+    for failure in done.failures:
+        console.print(f"not deleted from storage: {failure}", markup=False)
+
+
+@app.command("evict")
+def product_evict(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would go; change nothing."),
+) -> None:
+    """Evict the products whose retention period is over (see 'proseo productclass
+    retention'); those an unfinished job step needs stay until it is done."""
+    from proseo.catalogue.retention import evict
+
+    context = cli_context(ctx)
+    done = evict(context.database, context.settings, dry_run=dry_run)
+    head = "would evict" if dry_run else "evicted"
+    console.print(
+        f"{head} {len(done.evicted)} products (tombstones) and {len(done.deleted)} removed, "
+        f"{done.files} files{'' if dry_run else f', {done.bytes} bytes'}; "
+        f"{len(done.kept)} kept for unfinished job steps",
+        markup=False,
+    )
+    for failure in done.failures:
+        console.print(f"not deleted from storage: {failure}", markup=False)

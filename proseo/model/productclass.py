@@ -59,6 +59,12 @@ class ProductClass(Base):
     visibility: Mapped[Visibility] = mapped_column(default=Visibility.PUBLIC)
     default_slicing_type: Mapped[SlicingType | None]
     default_slice_duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    retention_s: Mapped[int | None] = mapped_column(BigInteger)
+    """Seconds a product of the class is kept after it was catalogued (``None``: forever)."""
+    superseded_retention_s: Mapped[int | None] = mapped_column(BigInteger)
+    """Seconds a superseded product is kept after it was superseded (``None``: as others)."""
+    eviction_mode: Mapped[str] = mapped_column(String(16), default="TOMBSTONE")
+    """What eviction leaves: ``TOMBSTONE`` (the catalogue row, without files) or ``REMOVE``."""
     processor_class_id: Mapped[int | None] = fk(
         "processor_class.id", nullable=True, ondelete="SET NULL"
     )

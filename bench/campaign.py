@@ -1,0 +1,125 @@
+"""Campaign benchmark: a reprocessing campaign of the S5P-like mission, batch by batch.
+
+Builds the S5P catalogue for N orbits as ``bench/plan.py`` does (5 L0 granules per orbit and
+one AUX_MET_2D per day, with files), then a campaign for the six L2 products (ORBIT slicing,
+planning L1B with its 10 components backwards) over all orbits in batches of B orbits, with
+no in-flight limit, and drives it as the server would (campaign rounds, then order
+automation: each batch ordered, approved, planned and released). Prints the seconds of the
+dry run, and per batch the planning seconds and job steps per second, so that one sees
+whether a batch's planning time grows with the batches before it, and the peak resident
+memory of the process.
+
+    .venv/bin/python bench/campaign.py [--orbits 3000] [--batch 500] [--backend postgresql|sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.backends import database_url  # noqa: E402
+from bench.plan import build_catalogue  # noqa: E402
+
+L2 = ["L2__CLOUD_", "L2__O3____", "L2__NO2___", "L2__CO____", "L2__CH4___", "L2__AER_AI"]
+
+
+def run(backend: str, orbits: int, batch: int, dry: bool) -> None:
+    """Build, dry-run, then plan every batch; prints the figures."""
+    from sqlalchemy import func, select
+
+    from orderman.automation import advance_orders
+    from orderman.campaigns import (
+        advance_campaigns,
+        create_campaign,
+        dry_run,
+        parse_campaign_spec,
+        run_campaign_command,
+    )
+    from proseo.db import Database, create_database_engine
+    from proseo.model import JobStep, ProcessingOrder
+
+    with database_url(backend) as url:
+        print(f"catalogue of {orbits} orbits built in {build_catalogue(url, orbits):.1f} s")
+        database = Database(create_database_engine(url))
+        spec = parse_campaign_spec(
+            {
+                "mission": "S5P",
+                "name": "RPRO-L2",
+                "settings": {
+                    "requested_product_classes": L2,
+                    "slicing_type": "ORBIT",
+                    "processing_mode": "OFFL",
+                    "file_class": "RPRO",
+                },
+                "spacecraft": "S5P",
+                "orbit_from": 8138,
+                "orbit_to": 8138 + orbits - 1,
+                "batch_unit": "ORBITS",
+                "batch_size": batch,
+                "max_in_flight": 10_000_000,
+            }
+        )
+        if dry:
+            started = time.perf_counter()
+            result = dry_run(database, spec)
+            print(
+                f"dry run: {result.batches} batches, {result.job_steps} job steps in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+        with database.transaction() as session:
+            create_campaign(session, spec, "bench")
+        run_campaign_command(database, "S5P", "RPRO-L2", "start", "bench")
+        seconds: list[float] = []
+        total = 0
+        while True:
+            ordered = advance_campaigns(database).ordered
+            if not ordered:
+                break
+            started = time.perf_counter()
+            moved = advance_orders(database, notify=False)
+            elapsed = time.perf_counter() - started
+            with database.transaction() as session:
+                steps = session.scalar(select(func.count(JobStep.id))) or 0
+                states = dict(
+                    session.execute(
+                        select(ProcessingOrder.state, func.count()).group_by(ProcessingOrder.state)
+                    ).all()
+                )
+            made = steps - total
+            total = steps
+            seconds.append(elapsed)
+            print(
+                f"  batch {len(seconds):3d}: {made} job steps planned and released in "
+                f"{elapsed:.2f} s ({made / elapsed:,.0f}/s); {len(moved.released)} released; "
+                f"orders {dict((k.value, v) for k, v in states.items())}"
+            )
+        database.dispose()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"{backend}: {len(seconds)} batches, {total} job steps in {sum(seconds):.1f} s "
+        f"({total / sum(seconds):,.0f} job steps/s); batch median "
+        f"{statistics.median(seconds):.2f} s, first {seconds[0]:.2f} s, "
+        f"last {seconds[-1]:.2f} s; peak RSS {peak_mb:.0f} MB"
+    )
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orbits", type=int, default=3000)
+    parser.add_argument("--batch", type=int, default=500, help="orbits per batch")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
+    parser.add_argument("--no-dry-run", action="store_true", help="skip the dry run")
+    args = parser.parse_args()
+    run(args.backend, args.orbits, args.batch, not args.no_dry_run)
+
+
+if __name__ == "__main__":
+    main()
