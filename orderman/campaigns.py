@@ -55,6 +55,7 @@ from proseo.model import (
     CampaignBatch,
     Job,
     JobStep,
+    Mission,
     Orbit,
     ProcessingOrder,
     Spacecraft,
@@ -201,6 +202,21 @@ def _order_spec(campaign: Campaign, batch: CampaignBatch) -> OrderSpec:
 # -- creating --------------------------------------------------------------------------------
 
 
+def _new_name(session: Session, mission: str, name: str) -> Mission:
+    """The mission, after checking it has no campaign ``name``.
+
+    :raises NotFoundError: for an unknown mission.
+    :raises ConflictError: when the mission has a campaign of that name."""
+    row = get_mission(session, mission)
+    if session.scalar(
+        select(Campaign.id).where(Campaign.mission_id == row.id, Campaign.name == name)
+    ):
+        raise ConflictError(
+            f"mission {row.code} already has a campaign {name!r}", field="name", value=name
+        )
+    return row
+
+
 def create_campaign(
     session: Session, spec: CampaignSpec, user: str | None, limits: LimitSettings | None = None
 ) -> Campaign:
@@ -210,15 +226,7 @@ def create_campaign(
     :raises NotFoundError: for an unknown mission, template or facility.
     :raises ConflictError: when the mission has a campaign of that name.
     :raises InvalidInputError: naming the field when the settings make no valid order."""
-    mission = get_mission(session, spec.mission)
-    if session.scalar(
-        select(Campaign.id).where(Campaign.mission_id == mission.id, Campaign.name == spec.name)
-    ):
-        raise ConflictError(
-            f"mission {mission.code} already has a campaign {spec.name!r}",
-            field="name",
-            value=spec.name,
-        )
+    mission = _new_name(session, spec.mission, spec.name)
     template = None
     if spec.template is not None:
         template = get_template(session, mission, spec.template)
@@ -303,13 +311,7 @@ def create_campaign_from_batches(
 
     :raises ConflictError: when the mission has a campaign of that name.
     :raises InvalidInputError: for more than :data:`MAX_BATCHES` batches."""
-    mission_row = get_mission(session, mission)
-    if session.scalar(
-        select(Campaign.id).where(Campaign.mission_id == mission_row.id, Campaign.name == name)
-    ):
-        raise ConflictError(
-            f"mission {mission_row.code} already has a campaign {name!r}", field="name", value=name
-        )
+    mission_row = _new_name(session, mission, name)
     if len(batches) > MAX_BATCHES:
         raise InvalidInputError("batches", len(batches), f"more than {MAX_BATCHES}")
     campaign = Campaign(
