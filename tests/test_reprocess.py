@@ -147,3 +147,24 @@ def test_reprocess_command(
     assert "give exactly one of the two" in capsys.readouterr().err
     with tst.transaction() as session:
         assert campaign_view(session, get_campaign(session, "TST", "L2-NEW"))["batches"] == 2
+
+
+def test_reprocess_over_rest(tst: Database, tst_settings: Settings) -> None:
+    from proseo.api.app import create_app
+    from tests.conftest import add_user, api_client
+
+    _produce(tst, tst_settings, configured_processors=["TSTL2_1.9.0_1"])
+    client = api_client(
+        create_app(tst_settings, database=tst),
+        add_user(tst, "planner", ["ORDER_MGR", "ORDER_READER"]),
+    )
+    body = {"mission": "TST", "after_processor": "TSTL2_1.10.0_1"}
+    dry = client.post("/reprocess?dry_run=true", json=body)
+    assert dry.status_code == 200, dry.text
+    assert (dry.json()["by_class"], dry.json()["campaign"]) == ({"L2________": 2}, None)
+    both = client.post("/reprocess", json={**body, "after_aux": 1})
+    assert both.status_code == 422
+    assert "exactly one" in both.json()["message"]
+    made = client.post("/reprocess", json={**body, "campaign": "L2-NEW"})
+    assert (made.status_code, made.json()["batches"]) == (200, 2)
+    assert client.get("/campaigns/TST/L2-NEW").json()["state"] == "CREATED"

@@ -143,3 +143,25 @@ def test_an_orders_retention_reaches_its_outputs(tst: Database, tst_settings: Se
     assert evict(tst, tst_settings).evicted == []
     later = evict(tst, tst_settings, now=utc_now() + timedelta(minutes=11))
     assert made_ids <= set(later.evicted)
+
+
+def test_the_server_evicts_in_the_background(tst: Database, tst_settings: Settings) -> None:
+    import time
+
+    from proseo.catalogue.retention import start_eviction
+
+    with tst.transaction() as session:
+        session.execute(
+            update(ProductClass)
+            .where(ProductClass.product_type == "L0________")
+            .values(retention_s=60)
+        )
+        session.execute(update(Product).values(created_at=utc_now() - timedelta(hours=1)))
+    worker = start_eviction(tst, tst_settings, 0.2)
+    try:
+        deadline = time.monotonic() + 30
+        while _keys(tst, _l0(tst, 6)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        worker.shutdown()
+    assert _keys(tst, _l0(tst, 1) + _l0(tst, 6)) == []  # no order needs any of them

@@ -164,6 +164,7 @@ def _matrix() -> list[Case]:
         Case("POST", "/campaigns/TST/CMP/resume", R.ORDER_PLANNER),
         Case("POST", "/campaigns/TST/CMP/retry", R.ORDER_PLANNER),
         Case("POST", "/campaigns/TST/CMP/cancel", R.ORDER_PLANNER),
+        Case("POST", "/reprocess?dry_run=true", R.ORDER_MGR, "reprocess"),
         Case("POST", "/tokens", R.CLI_USER, "token", listing=True),
         Case("DELETE", "/tokens/{token}", R.CLI_USER),  # its own: the caller's last request
     ]
@@ -183,7 +184,10 @@ CAMPAIGN = {
     "orbit_to": 2,
     "batch_unit": "ORBITS",
 }
-ROUTE_OF_CASE = {"/orders/{order_id}/plan": "/orders/{order}/plan?dry_run=true"}
+ROUTE_OF_CASE = {
+    "/orders/{order_id}/plan": "/orders/{order}/plan?dry_run=true",
+    "/reprocess": "/reprocess?dry_run=true",
+}
 
 
 def _call(client: Any, case: Case, ids: dict[str, int], tag: str) -> Any:
@@ -204,6 +208,8 @@ def _call(client: Any, case: Case, ids: dict[str, int], tag: str) -> Any:
             settings = {k: v for k, v in TEMPLATE.items() if k != "mission"}
             return client.put(path, json={**settings, "priority": 60})
         return client.post(path, json={**TEMPLATE, "name": f"T-{tag}"})
+    if case.body == "reprocess":  # nothing depends on the processor: 422 for the holder
+        return client.post(path, json={"mission": "TST", "after_processor": "TSTL2_1.10.0_1"})
     if case.body == "campaign":
         return client.post(path, json={**CAMPAIGN, "name": f"C-{tag}"})
     if case.body == "trigger":

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from orderman.campaigns import (
     CAMPAIGN_COMMANDS,
@@ -25,6 +25,7 @@ from orderman.campaigns import (
 )
 from orderman.campaigns import dry_run as campaign_dry_run
 from orderman.orders import OrderSettings
+from orderman.reprocess import affected_by_input, affected_by_processor, targeted_campaign
 from orderman.templates import (
     NAME_PATTERN,
     TemplateSpec,
@@ -46,6 +47,7 @@ from orderman.triggers import (
 from proseo.api.auth import Requires
 from proseo.api.deps import DbSession, MissionFilter
 from proseo.enums import UserRole
+from proseo.errors import InvalidInputError
 from proseo.security.principal import Principal
 
 router = APIRouter(tags=["systematic production"])
@@ -406,3 +408,68 @@ def _campaign_command_route(command: str) -> None:
 
 for _command in CAMPAIGN_ROLES:
     _campaign_command_route(_command)
+
+
+# -- targeted reprocessing -------------------------------------------------------------------
+
+
+class ReprocessRequest(BaseModel):
+    """What was replaced (exactly one of ``after_aux``, a product id, and
+    ``after_processor``, a configured processor), and the campaign to make."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mission: str = Field(min_length=1, max_length=20, pattern=r"^[^\x00-\x1f\x7f]+$")
+    after_aux: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    after_processor: str | None = Field(default=None, min_length=1, max_length=255)
+    campaign: str | None = Field(default=None, min_length=1, max_length=100, pattern=NAME_PATTERN)
+    facility: str | None = Field(default=None, min_length=1, max_length=100)
+    priority: int = Field(default=20, ge=0, le=1000)
+    max_in_flight: int = Field(default=1000, ge=1, le=10_000_000)
+
+
+class ReprocessResult(BaseModel):
+    """The difference, and the campaign made (``None`` for a dry run)."""
+
+    reason: str
+    replaced: list[int]
+    products: int
+    windows: int
+    by_class: dict[str, int]
+    campaign: str | None
+    batches: int
+
+
+@router.post("/reprocess")
+def post_reprocess(
+    body: ReprocessRequest, db: DbSession, user: OrderManager, dry_run: bool = False
+) -> ReprocessResult:
+    """Targeted reprocessing: the products whose lineage used the replaced input or
+    processor; unless ``dry_run``, they are marked superseded and a campaign (state CREATED)
+    is made to make them again. 422 when it is not exactly one of the two, or nothing is
+    affected."""
+    user.require(UserRole.ORDER_MGR, body.mission)
+    if (body.after_aux is None) == (body.after_processor is None):
+        raise InvalidInputError("after_aux/after_processor", None, "give exactly one of the two")
+    if body.after_aux is not None:
+        affected = affected_by_input(db, body.after_aux)
+    else:
+        affected = affected_by_processor(db, body.after_processor or "")
+    name, batches = None, 0
+    if not dry_run:
+        name = body.campaign or f"REPROCESS-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        campaign = targeted_campaign(
+            db, body.mission, name, affected, user.username, facility=body.facility,
+            priority=body.priority, max_in_flight=body.max_in_flight,
+            processor=body.after_processor,
+        )  # fmt: skip
+        batches = len(campaign.batches)
+    return ReprocessResult(
+        reason=affected.reason,
+        replaced=affected.replaced,
+        products=len(affected.products),
+        windows=affected.windows(),
+        by_class=affected.by_class(),
+        campaign=name,
+        batches=batches,
+    )

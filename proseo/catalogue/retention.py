@@ -24,6 +24,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -276,3 +277,26 @@ def evict(
         report.evicted, report.deleted = tombstones, removed
     _delete_objects(settings, doomed, report)
     return report
+
+
+def start_eviction(database: Database, settings: Settings, interval_s: float) -> Any:
+    """Evict what is due every ``interval_s`` seconds in a background thread of this process
+    (``proseo serve --evict-interval``).
+
+    :returns: the running :class:`~proseo.db.wakeup.BackgroundWorker`."""
+    from proseo.db.wakeup import BackgroundWorker
+
+    def round_() -> float:
+        done = evict(database, settings)
+        if done.evicted or done.deleted:
+            log.info(
+                "eviction: %d tombstones, %d removed, %d files, %d bytes; %d kept for job steps",
+                len(done.evicted),
+                len(done.deleted),
+                done.files,
+                done.bytes,
+                len(done.kept),
+            )
+        return interval_s
+
+    return BackgroundWorker("eviction", round_, None, (), interval_s).start()

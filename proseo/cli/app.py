@@ -184,6 +184,11 @@ def serve(
     pickup_interval: float = typer.Option(
         10.0, "--pickup-interval", help="Seconds between pickup scans."
     ),
+    evict_interval: float = typer.Option(
+        3600.0,
+        "--evict-interval",
+        help="Evict the products whose retention is over every so many seconds (0: off).",
+    ),
     trigger_interval: float = typer.Option(
         10.0,
         "--trigger-interval",
@@ -211,6 +216,10 @@ def serve(
         from orderman.runner import start_systematic_production
 
         start_systematic_production(application.state.database, trigger_interval, settings.limits)
+    if evict_interval > 0:
+        from proseo.catalogue.retention import start_eviction
+
+        start_eviction(application.state.database, settings, evict_interval)
     if pickup:
         from ingestor.pickup import start_pickup_monitor
         from proseo.cli.ingest import pickup_scanner
