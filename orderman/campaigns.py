@@ -226,6 +226,16 @@ def create_campaign(
     :raises NotFoundError: for an unknown mission, template or facility.
     :raises ConflictError: when the mission has a campaign of that name.
     :raises InvalidInputError: naming the field when the settings make no valid order."""
+    campaign = _build_campaign(session, spec, user, limits)
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def _build_campaign(
+    session: Session, spec: CampaignSpec, user: str | None, limits: LimitSettings | None
+) -> Campaign:
+    """The campaign and its batches, checked, not added to the session."""
     mission = _new_name(session, spec.mission, spec.name)
     template = None
     if spec.template is not None:
@@ -283,8 +293,6 @@ def create_campaign(
         )
         for n, piece in enumerate(pieces, start=1)
     ]
-    session.add(campaign)
-    session.flush()
     # the first batch as an order (not stored): the settings' errors now, not in a round
     first = build_order(
         session, _order_spec(campaign, campaign.batches[0]), user, limits, check_identifier=False
@@ -371,19 +379,12 @@ def dry_run(database: Database, spec: CampaignSpec, limits: LimitSettings | None
 
     started = time.perf_counter()
     result = DryRun()
-    numbers: list[int] = []
-    try:
-        with database.transaction() as session:
-            numbers = [b.number for b in create_campaign(session, spec, None, limits).batches]
-            raise _Rollback
-    except _Rollback:
-        pass
-    result.batches = len(numbers)
-    for number in numbers:
+    with database.transaction() as session:  # built once, never stored
+        campaign = _build_campaign(session, spec, None, limits)
+    result.batches = len(campaign.batches)
+    for batch in campaign.batches:
         try:
             with database.transaction() as session:
-                campaign = create_campaign(session, spec, None, limits)
-                batch = campaign.batches[number - 1]
                 order = create_order(session, _order_spec(campaign, batch), None, limits)
                 commands.approve(session, order, None)
                 summary = commands.plan(session, order, None)

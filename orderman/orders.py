@@ -7,13 +7,11 @@ INITIAL. Every refusal names the field and the value.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -43,7 +41,7 @@ from proseo.model import (
     Spacecraft,
 )
 from proseo.model.history import StateHistory
-from proseo.validation import JsonInt, validate_input
+from proseo.validation import JsonInt, load_input, validate_input
 
 
 class OrbitRange(BaseModel):
@@ -208,12 +206,7 @@ def _check_size(session: Session, spec: OrderSpec, mission: Mission, limits: Lim
 
 def load_order_spec(path: Path) -> OrderSpec:
     """Read an order from a YAML or JSON file. :raises InvalidInputError: naming file/field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (OSError, json.JSONDecodeError, yaml.YAMLError) as error:
-        raise InvalidInputError("order file", str(path), str(error)) from error
-    return parse_order_spec(data, source=path.name)
+    return load_input(OrderSpec, path, "order file")
 
 
 def _parameter(value: str | int | float | bool) -> tuple[ParameterType, str]:

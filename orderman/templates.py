@@ -11,12 +11,10 @@ occurrences of triggers name the version they used.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,10 +22,10 @@ from sqlalchemy.orm import Session
 from orderman.orders import OrbitRange, OrderSettings, OrderSpec, build_order
 from proseo.catalogue.missions import get_mission
 from proseo.config import LimitSettings
-from proseo.errors import ConflictError, InvalidInputError, NotFoundError
+from proseo.errors import ConflictError, NotFoundError
 from proseo.model import Mission
 from proseo.model.systematic import OrderTemplate, ProductionTrigger
-from proseo.validation import validate_input
+from proseo.validation import load_input, validate_input
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """Template and trigger names: letters, digits, ``_``, ``.`` and ``-`` (they become part of
@@ -63,12 +61,7 @@ def load_template_spec(path: Path) -> TemplateSpec:
     """Read a template from a YAML or JSON file.
 
     :raises InvalidInputError: naming the file or the field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (OSError, json.JSONDecodeError, yaml.YAMLError) as error:
-        raise InvalidInputError("template file", str(path), str(error)) from error
-    return parse_template_spec(data, source=path.name)
+    return load_input(TemplateSpec, path, "template file")
 
 
 def order_spec(

@@ -7,6 +7,7 @@ is not (pydantic's lax mode would take ``true`` as 1, its strict mode would refu
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ValidationError
@@ -42,3 +43,22 @@ def validate_input(model: type[M], data: Any, source: str) -> M:
         first = error.errors()[0]
         path = ".".join(str(p) for p in first["loc"]) or source
         raise InvalidInputError(f"{source}: {path}", first.get("input"), first["msg"]) from error
+
+
+def load_input(model: type[M], path: Path, what: str) -> M:
+    """A YAML or JSON file (by its suffix: ``.json`` is JSON, anything else YAML) as a
+    ``model``.
+
+    :param what: what the file holds, named in the error (``order file``, ...).
+    :raises InvalidInputError: naming the file when it cannot be read or parsed, else the
+        file and the first wrong field."""
+    import json
+
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise InvalidInputError(what, str(path), str(error)) from error
+    return validate_input(model, data, path.name)

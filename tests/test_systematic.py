@@ -321,7 +321,9 @@ def test_two_runners_firing_one_occurrence_make_one_order(tst: Database) -> None
     assert len(_orders(tst)) == 1
 
 
-def test_a_template_that_cannot_make_the_order_is_recorded_not_retried(tst: Database) -> None:
+def test_a_trigger_order_that_cannot_be_planned_fails_planning_with_the_reason(
+    tst: Database,
+) -> None:
     _template(tst, slicing_type="ORBIT")
     trigger_id = _trigger(
         tst, name="ON-L0", kind="DATA_DRIVEN", settings={"product_type": "L0________"}
@@ -342,6 +344,35 @@ def test_a_template_that_cannot_make_the_order_is_recorded_not_retried(tst: Data
             select(TriggerOccurrence).where(TriggerOccurrence.trigger_id == trigger_id)
         ).one()
         assert row.processing_order_id == order.id
+
+
+def test_an_occurrence_the_template_cannot_make_is_recorded_not_retried(tst: Database) -> None:
+    from proseo.model import ConfiguredProcessor
+
+    _template(tst, configured_processors=["TSTL1B_1.0.0_1"])
+    trigger_id = _trigger(
+        tst, name="ON-L0", kind="DATA_DRIVEN", settings={"product_type": "L0________"}
+    )
+    with tst.transaction() as session:  # the template's processor is withdrawn meanwhile
+        session.execute(
+            update(ConfiguredProcessor)
+            .where(ConfiguredProcessor.identifier == "TSTL1B_1.0.0_1")
+            .values(enabled=False)
+        )
+        add_product_with_file(
+            session, "L0________", TST_T0 + 9 * TST_ORBIT, TST_T0 + 10 * TST_ORBIT
+        )
+    report = run_triggers(tst)
+    assert [o.status for o in report.outcomes] == ["failed"]
+    assert "no such enabled configured processor" in (report.outcomes[0].message or "")
+    assert _orders(tst) == []
+    assert run_triggers(tst).outcomes == []  # recorded: not tried again
+    with tst.transaction() as session:
+        row = session.scalars(
+            select(TriggerOccurrence).where(TriggerOccurrence.trigger_id == trigger_id)
+        ).one()
+        assert row.processing_order_id is None
+        assert "TSTL1B_1.0.0_1" in (row.message or "")
 
 
 # -- orders that run themselves --------------------------------------------------------------

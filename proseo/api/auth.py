@@ -77,6 +77,17 @@ class Requires(RoleCheck):
         return principal
 
 
+def listed_mission(user: Principal, mission: str | None, role: UserRole) -> str | None:
+    """The mission a listing shows: the one asked for (when ``user`` holds ``role`` there),
+    else the user's own (ROOT: every mission, ``None``).
+
+    :raises PermissionDeniedError: naming the role and mission asked for."""
+    if mission is not None:
+        user.require(role, mission)
+        return mission
+    return None if user.is_root else user.mission
+
+
 class _Public(RoleCheck):
     """Dependency of routes that need no login (the health check)."""
 

@@ -23,7 +23,7 @@ from orderman.views import (
     order_products,
     order_view,
 )
-from proseo.api.auth import Requires
+from proseo.api.auth import Requires, listed_mission
 from proseo.api.deps import DbSession, MissionFilter, ObjectId, database
 from proseo.enums import UserRole
 from proseo.security.principal import Principal
@@ -78,11 +78,7 @@ def post_order(spec: OrderSpec, request: Request, db: DbSession, user: OrderMana
 @router.get("/orders")
 def get_orders(db: DbSession, user: OrderReader, mission: MissionFilter = None) -> list[OrderRow]:
     """Orders, newest first (of the user's mission; of any for ROOT)."""
-    if mission is not None:
-        user.require(UserRole.ORDER_READER, mission)
-    elif not user.is_root:
-        mission = user.mission
-    return list_orders(db, mission)
+    return list_orders(db, listed_mission(user, mission, UserRole.ORDER_READER))
 
 
 @router.get("/orders/{order_id}")

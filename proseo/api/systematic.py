@@ -44,16 +44,15 @@ from orderman.triggers import (
     set_enabled,
     trigger_view,
 )
-from proseo.api.auth import Requires
+from proseo.api.auth import Requires, listed_mission
 from proseo.api.deps import DbSession, MissionFilter
+from proseo.api.orders import OrderManager, OrderReader
 from proseo.enums import UserRole
 from proseo.errors import InvalidInputError
 from proseo.security.principal import Principal
 
 router = APIRouter(tags=["systematic production"])
 
-OrderReader = Annotated[Principal, Depends(Requires(UserRole.ORDER_READER))]
-OrderManager = Annotated[Principal, Depends(Requires(UserRole.ORDER_MGR))]
 OrderApprover = Annotated[Principal, Depends(Requires(UserRole.ORDER_APPROVER))]
 MissionCode = Annotated[
     str,
@@ -121,21 +120,15 @@ class PreviewEntry(BaseModel):
     error: str | None = None
 
 
-def _listed(user: Principal, mission: str | None) -> str | None:
-    """The mission a listing shows: the one asked for (if the user may read its orders), else
-    the user's own (ROOT: every mission)."""
-    if mission is not None:
-        user.require(UserRole.ORDER_READER, mission)
-        return mission
-    return None if user.is_root else user.mission
-
-
 @router.get("/templates")
 def get_templates(
     db: DbSession, user: OrderReader, mission: MissionFilter = None
 ) -> list[TemplateView]:
     """The newest version of every order template (of the user's mission; of any for ROOT)."""
-    return [TemplateView(**template_view(t)) for t in list_templates(db, _listed(user, mission))]
+    return [
+        TemplateView(**template_view(t))
+        for t in list_templates(db, listed_mission(user, mission, UserRole.ORDER_READER))
+    ]
 
 
 @router.post("/templates", status_code=201)
@@ -201,7 +194,7 @@ def get_triggers(
     db: DbSession, user: OrderReader, mission: MissionFilter = None
 ) -> list[TriggerView]:
     """Production triggers (of the user's mission; of any for ROOT)."""
-    mission = _listed(user, mission)
+    mission = listed_mission(user, mission, UserRole.ORDER_READER)
     return [TriggerView(**trigger_view(db, t)) for t in list_triggers(db, mission)]
 
 
@@ -329,7 +322,8 @@ def get_campaigns(
 ) -> list[CampaignView]:
     """Reprocessing campaigns with their progress (of the user's mission; of any for ROOT)."""
     return [
-        CampaignView(**campaign_view(db, c)) for c in list_campaigns(db, _listed(user, mission))
+        CampaignView(**campaign_view(db, c))
+        for c in list_campaigns(db, listed_mission(user, mission, UserRole.ORDER_READER))
     ]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from proseo.cli.context import cli_context, local_actor
-from proseo.cli.output import make_console
+from proseo.cli.output import make_console, say
 from proseo.errors import InvalidInputError
 
 app = typer.Typer(
@@ -24,11 +24,6 @@ app = typer.Typer(
 console = make_console()
 MISSION = typer.Option(..., "--mission", "-m", help="Mission code.")
 JSON_OUTPUT = typer.Option(False, "--json", help="Print JSON.")
-
-
-def say(text: str = "") -> None:
-    """Print one line as it is (no Rich markup)."""
-    console.print(text, markup=False, highlight=False)
 
 
 def _orbits(value: str | None) -> dict[str, Any]:
@@ -66,18 +61,13 @@ def campaign_create(
     ),
 ) -> None:
     """Create a campaign (state CREATED; 'proseo campaign start' starts it)."""
-    from orderman.campaigns import create_campaign, dry_run, parse_campaign_spec
+    from orderman.campaigns import CampaignSpec, create_campaign, dry_run, parse_campaign_spec
 
     context = cli_context(ctx)
     if file is not None:
-        import yaml
+        from proseo.validation import load_input
 
-        try:
-            text = file.read_text(encoding="utf-8")
-            data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (OSError, ValueError) as error:
-            raise InvalidInputError("campaign file", str(file), str(error)) from None
-        spec = parse_campaign_spec(data, source=file.name)
+        spec = load_input(CampaignSpec, file, "campaign file")
     else:
         given: dict[str, Any] = {
             "mission": mission,

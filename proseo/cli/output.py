@@ -113,3 +113,9 @@ def json_object(option: str, value: str | None) -> dict[str, Any] | None:
     if not isinstance(parsed, dict):
         raise InvalidInputError(option, value, "must be a JSON object")
     return parsed
+
+
+def say(text: str = "", *, console: Console | None = None) -> None:
+    """Print one line as it is: names, settings and windows may hold brackets, which must not
+    be read as Rich markup."""
+    (console or make_console()).print(text, markup=False, highlight=False)

@@ -17,8 +17,7 @@ import typer
 
 from proseo.cli import order_options as o
 from proseo.cli.context import cli_context, local_actor
-from proseo.cli.output import json_object, make_console
-from proseo.errors import InvalidInputError
+from proseo.cli.output import json_object, make_console, say
 
 template_app = typer.Typer(
     help="Order templates: the settings of systematic orders.", no_args_is_help=True
@@ -27,11 +26,6 @@ trigger_app = typer.Typer(
     help="Production triggers: orders made by themselves.", no_args_is_help=True
 )
 console = make_console()
-
-
-def say(text: str = "") -> None:
-    """Print one line as it is (names and settings may hold brackets: no Rich markup)."""
-    console.print(text, markup=False, highlight=False)
 
 
 MISSION = typer.Option(..., "--mission", "-m", help="Mission code.")
@@ -212,17 +206,12 @@ def trigger_create(
     disabled: bool = typer.Option(False, "--disabled", help="Create it disabled."),
 ) -> None:
     """Create a production trigger from a file or flags."""
-    from orderman.triggers import create_trigger, parse_trigger_spec
+    from orderman.triggers import TriggerSpec, create_trigger, parse_trigger_spec
 
     if file is not None:
-        import yaml
+        from proseo.validation import load_input
 
-        try:
-            text = file.read_text(encoding="utf-8")
-            data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (OSError, ValueError) as error:
-            raise InvalidInputError("trigger file", str(file), str(error)) from None
-        spec = parse_trigger_spec(data, source=file.name)
+        spec = load_input(TriggerSpec, file, "trigger file")
     else:
         given = {
             "product_type": product_type,
