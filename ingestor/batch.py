@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingestor.service import IngestOutcome, IngestReport
-from planner.readiness import recheck_waiting_job_steps
+from planner.readiness import Arrival, recheck_waiting_job_steps
 from proseo.catalogue.missions import get_mission
 from proseo.db.bulk import allocate_ids, bulk_insert, table_of
 from proseo.db.wakeup import PRODUCTS, announce
@@ -212,7 +212,11 @@ def catalogue_stored_products(
     bulk_insert(session, table_of(ProductFile), files)
     bulk_insert(session, table_of(ProductParameter), parameters)
     report.woken = recheck_waiting_job_steps(
-        session, {key[0] for _, key in fresh}, changed_by="ingestor"
+        session,
+        changed_by="ingestor",
+        arrivals=[
+            Arrival(p["product_class_id"], p["sensing_start"], p["sensing_stop"]) for p in products
+        ],
     )
     if fresh:
         announce(session, PRODUCTS)

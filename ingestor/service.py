@@ -23,7 +23,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from planner.readiness import recheck_waiting_job_steps
+from planner.readiness import Arrival, recheck_waiting_job_steps
 from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.missions import get_mission
 from proseo.db import Database
@@ -269,7 +269,11 @@ def ingest_products(
         if outcome.status == "ingested":
             outcome.product_id = next(products).id
     report.woken = recheck_waiting_job_steps(
-        session, {p.product_class_id for p in new_products}, changed_by="ingestor"
+        session,
+        changed_by="ingestor",
+        arrivals=[
+            Arrival(p.product_class_id, p.sensing_start, p.sensing_stop) for p in new_products
+        ],
     )
     if new_products:
         announce(session, PRODUCTS)

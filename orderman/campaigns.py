@@ -48,6 +48,7 @@ from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.missions import get_mission
 from proseo.config import LimitSettings
 from proseo.db import Database
+from proseo.db.engine import PLANNING_TABLES
 from proseo.enums import CampaignState, JobStepState, OrderState, ProductionType
 from proseo.errors import ConflictError, InvalidInputError, InvalidStateTransition, NotFoundError
 from proseo.model import (
@@ -397,6 +398,7 @@ def dry_run(database: Database, spec: CampaignSpec, limits: LimitSettings | None
                 raise _Rollback
         except _Rollback:
             pass
+    database.reclaim(PLANNING_TABLES, result.job_steps)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -569,15 +571,35 @@ class CampaignReport:
 
 
 def _in_flight(session: Session, campaign: Campaign) -> dict[int, int]:
-    """Job steps of the campaign's orders READY, WAITING_INPUT or RUNNING, per facility."""
-    rows = session.execute(
-        select(CampaignBatch.processing_facility_id, func.count(JobStep.id))
-        .join(Job, Job.processing_order_id == CampaignBatch.processing_order_id)
-        .join(JobStep, JobStep.job_id == Job.id)
-        .where(CampaignBatch.campaign_id == campaign.id, JobStep.state.in_(IN_FLIGHT))
-        .group_by(CampaignBatch.processing_facility_id)
+    """Job steps of the campaign's orders READY, WAITING_INPUT or RUNNING, per facility,
+    counted up to ``max_in_flight`` (all the round needs to know is whether the count is
+    below it), over the batches whose order is not done: the count costs at most
+    ``max_in_flight`` rows however long the campaign and its queue."""
+    facilities = set(
+        session.scalars(
+            select(CampaignBatch.processing_facility_id)
+            .join(ProcessingOrder, ProcessingOrder.id == CampaignBatch.processing_order_id)
+            .where(CampaignBatch.campaign_id == campaign.id, ProcessingOrder.state.not_in(DONE))
+        )
     )
-    return {facility: count for facility, count in rows}
+    counts: dict[int, int] = {}
+    for facility in facilities:
+        flying = (
+            select(JobStep.id)
+            .join(Job, JobStep.job_id == Job.id)
+            .join(CampaignBatch, CampaignBatch.processing_order_id == Job.processing_order_id)
+            .join(ProcessingOrder, ProcessingOrder.id == CampaignBatch.processing_order_id)
+            .where(
+                CampaignBatch.campaign_id == campaign.id,
+                CampaignBatch.processing_facility_id == facility,
+                ProcessingOrder.state.not_in(DONE),
+                JobStep.state.in_(IN_FLIGHT),
+            )
+            .limit(campaign.max_in_flight)
+            .subquery()
+        )
+        counts[facility] = session.scalar(select(func.count()).select_from(flying)) or 0
+    return counts
 
 
 def _unplanned(session: Session, campaign: Campaign) -> set[int]:

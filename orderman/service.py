@@ -14,6 +14,7 @@ from orderman.orders import get_order
 from orderman.registry import ORDER_COMMANDS, RUNNABLE
 from planner.plan import PlanSummary
 from proseo.db import Database
+from proseo.db.engine import PLANNING_TABLES
 from proseo.errors import InvalidInputError, PlanningError
 from proseo.model import ProcessingOrder
 
@@ -47,14 +48,17 @@ def run_plan(
             )
             if dry_run:
                 raise _DryRun(summary)
-            return summary
     except _DryRun as dry:
+        database.reclaim(PLANNING_TABLES, dry.summary.job_steps)
         return dry.summary
     except PlanningError as error:
         with database.transaction() as session:
             order = get_order(session, order_id, lock=True)
             commands.record_planning_failure(session, order, error, user)
         raise
+    if summary.job_steps:
+        database.refresh_statistics(PLANNING_TABLES)
+    return summary
 
 
 def run_command(

@@ -11,13 +11,13 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from planner.rules.evaluate import Candidate, Selection, epoch_us, filters_hold
 from planner.rules.memory import CandidateIndex, needs_whole_class
-from planner.rules.sql import product_conditions
+from planner.rules.sql import longest_validity_us, product_conditions
 from planner.slicing import JobWindow, OrbitInfo, slice_order
 from planner.versions import version_key
 from proseo.db.functions import epoch_us as sql_epoch_us
@@ -288,16 +288,12 @@ class InputCandidates:
             .where(*product_conditions(p, source_id, simple), or_(has_file, in_production))
         )
         if reach is not None and self.windows:
-            longest = database.scalar(
-                select(
-                    func.max(sql_epoch_us(p.sensing_stop) - sql_epoch_us(p.sensing_start))
-                ).where(p.product_class_id == source_id)
-            )
+            longest = longest_validity_us(database, source_id)
             before, after = reach
             lo = (
                 min(w.start for w in self.windows)
                 - timedelta(milliseconds=before)
-                - timedelta(microseconds=int(longest or 0))
+                - timedelta(microseconds=longest)
             )
             hi = max(w.stop for w in self.windows) + timedelta(milliseconds=after)
             query = query.where(p.sensing_start >= lo, p.sensing_start <= hi)

@@ -210,23 +210,16 @@ def _outputs(
             .where(Product.job_step_id.in_(chunk))
             .order_by(Product.job_step_id, Product.enclosing_product_id.is_not(None), Product.id)
         ).all()
-        for (
-            step_id,
-            product_id,
-            product_uuid,
-            product_type,
-            start,
-            stop,
-            fc,
-            mode,
-            orbit,
-            sc,
-        ) in rows:
+        # one render of the mission's file name template per (mission, processor version)
+        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        metadata: list[ProductMetadata] = []
+        for index, (step_id, _, _, product_type, start, stop, fc, mode, orbit, sc) in enumerate(
+            rows
+        ):
             assert step_id is not None
             description = descriptions[step_id]
-            code = description["mission"]
-            plugin = plugins.get(code) or plugins.setdefault(code, get_mission_plugin(code))
-            name = plugin.output_file_name(
+            groups[(description["mission"], description["processor"].version)].append(index)
+            metadata.append(
                 ProductMetadata(
                     product_type=product_type,
                     sensing_start=start,
@@ -236,9 +229,21 @@ def _outputs(
                     orbit_number=orbit,
                     file_class=fc,
                     mode=mode,
-                ),
-                processor_version=description["processor"].version,
+                )
             )
+        names: list[str] = [""] * len(rows)
+        for (code, version), members in groups.items():
+            plugin = plugins.get(code) or plugins.setdefault(code, get_mission_plugin(code))
+            rendered = plugin.output_file_names(
+                [metadata[i] for i in members], processor_version=version
+            )
+            for i, name in zip(members, rendered, strict=True):
+                names[i] = name
+        for (step_id, product_id, product_uuid, product_type, *_), name in zip(
+            rows, names, strict=True
+        ):
+            assert step_id is not None
+            code = descriptions[step_id]["mission"]
             result[step_id].append(
                 JobStepOutput(
                     file_type=product_type,

@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from planner.readiness import recheck_waiting_job_steps
+from planner.readiness import Arrival, recheck_waiting_job_steps
 from productionplanner.descriptions import build_descriptions
 from productionplanner.executors.base import Executor, ExecutorStatus, RunSpec, Submission
 from productionplanner.lifecycle import (
@@ -481,13 +481,15 @@ class Dispatcher:
             else:
                 step.processing_completion_time = utc_now()
             if failure is None and manifest is not None:
-                classes = self._ingest_outputs(session, step, facility, manifest)
+                arrivals = self._ingest_outputs(session, step, facility, manifest)
                 complete_job_step(
                     session, step, changed_by=self.name, reason=manifest.reason or "completed"
                 )
                 report.completed += 1
                 session.flush()
-                report.woken += recheck_waiting_job_steps(session, classes, changed_by=self.name)
+                report.woken += recheck_waiting_job_steps(
+                    session, changed_by=self.name, arrivals=arrivals
+                )
             else:
                 self._fail(session, step, job, failure or "failed", report)
             roll_up(session, [job.processing_order_id], changed_by=self.name)
@@ -498,9 +500,9 @@ class Dispatcher:
         step: JobStep,
         facility: ProcessingFacility,
         manifest: RunManifest,
-    ) -> set[int]:
+    ) -> list[Arrival]:
         """ProductFile rows for the outputs of the manifest (the main outputs supersede older
-        ones and get the order's retention); returns their product classes."""
+        ones and get the order's retention); returns the products that got a file."""
         retention = session.scalar(
             select(ProcessingOrder.product_retention_s)
             .join(Job, Job.processing_order_id == ProcessingOrder.id)
@@ -517,10 +519,14 @@ class Dispatcher:
                 )
             )
         )
+        arrivals: list[Arrival] = []
         for output in manifest.outputs:
             product = products.get(output.product_id if output.product_id is not None else -1)
             if product is None or product.id in existing:
                 continue
+            arrivals.append(
+                Arrival(product.product_class_id, product.sensing_start, product.sensing_stop)
+            )
             folder, _, name = output.key.rpartition("/")
             session.add(
                 ProductFile(
@@ -540,7 +546,7 @@ class Dispatcher:
                 supersede_older(session, product)
                 if retention is not None:
                     product.eviction_time = utc_now() + timedelta(seconds=retention)
-        return {p.product_class_id for p in products.values()}
+        return arrivals
 
     def _fail(
         self, session: Session, step: JobStep, job: Job, reason: str, report: TickReport
@@ -684,13 +690,18 @@ class Dispatcher:
                     out.write(json.dumps(description.to_dict()))  # the C encoder
                 partial.replace(path)
                 specs.append(self._spec(description.run_key, description, credentials))
-            orders = session.scalars(
-                select(Job.processing_order_id)
+            started = session.execute(
+                select(Job.id, Job.processing_order_id)
                 .join(JobStep, JobStep.job_id == Job.id)
                 .where(JobStep.id.in_(ids))
                 .distinct()
             ).all()
-            roll_up(session, orders, changed_by=self.name)
+            roll_up(
+                session,
+                {order for _, order in started},
+                changed_by=self.name,
+                job_ids=[job for job, _ in started],
+            )
         # Committed: the steps are RUNNING with their run keys. Runs the executor does not
         # take now (its own capacity) are submitted again by the next collect.
         for submission in self._executor(facility).submit(specs):

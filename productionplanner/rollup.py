@@ -27,13 +27,25 @@ from sqlalchemy.orm import Session
 from productionplanner.lifecycle import derive_failure_flags
 from proseo.enums import JobState, JobStepState, OrderState
 from proseo.model import Job, JobStep, ProcessingOrder, transition
+from proseo.model.states import bulk_transition
 
 S = JobStepState
 
 
-def roll_up(session: Session, order_ids: Iterable[int], changed_by: str | None = None) -> None:
+def roll_up(
+    session: Session,
+    order_ids: Iterable[int],
+    changed_by: str | None = None,
+    *,
+    job_ids: Iterable[int] | None = None,
+) -> None:
     """Bring the jobs and orders ``order_ids`` in line with their job steps, failure flags
-    included (caller's transaction; the orders are locked ``FOR UPDATE`` on PostgreSQL)."""
+    included (caller's transaction; the orders are locked ``FOR UPDATE`` on PostgreSQL).
+
+    ``job_ids`` limits the jobs looked at to those whose job steps changed (the dispatcher
+    knows them); the orders are rolled up from all their jobs either way. Jobs move in
+    set-based statements, one per kind of move (a dispatcher round starts thousands of jobs at
+    once), and the session's Job objects are expired so that nobody reads a stale state."""
     ids = sorted(set(order_ids))
     if not ids:
         return
@@ -41,23 +53,47 @@ def roll_up(session: Session, order_ids: Iterable[int], changed_by: str | None =
         select(ProcessingOrder).where(ProcessingOrder.id.in_(ids)).with_for_update()
     ).all()
     session.flush()
+    only = None if job_ids is None else sorted(set(job_ids))
     steps: dict[int, Counter[JobStepState]] = defaultdict(Counter)
-    for job_id, state, count in session.execute(
-        select(JobStep.job_id, JobStep.state, func.count())
-        .join(Job, JobStep.job_id == Job.id)
-        .where(Job.processing_order_id.in_(ids))
-        .group_by(JobStep.job_id, JobStep.state)
-    ):
-        steps[job_id][state] += count
-    jobs = session.scalars(
-        select(Job).where(
-            Job.processing_order_id.in_(ids),
-            Job.state.in_([JobState.RELEASED, JobState.STARTED, JobState.ON_HOLD]),
-        )
-    ).all()
-    for job in jobs:
-        _roll_up_job(session, job, steps[job.id], changed_by)
-    session.flush()
+    jobs: dict[int, JobState] = {}
+    for chunk in _chunks(only) if only is not None else [None]:
+        in_scope = Job.processing_order_id.in_(ids) if chunk is None else Job.id.in_(chunk)
+        for job_id, step_state, count in session.execute(
+            select(JobStep.job_id, JobStep.state, func.count())
+            .join(Job, JobStep.job_id == Job.id)
+            .where(in_scope)
+            .group_by(JobStep.job_id, JobStep.state)
+        ):
+            steps[job_id][step_state] += count
+        for job_id, job_state in session.execute(
+            select(Job.id, Job.state).where(
+                in_scope, Job.state.in_([JobState.RELEASED, JobState.STARTED, JobState.ON_HOLD])
+            )
+        ):
+            jobs[job_id] = job_state
+    moves: dict[tuple[JobState, tuple[tuple[JobState, str], ...]], list[int]] = defaultdict(list)
+    for job_id, job_state in jobs.items():
+        path = _job_moves(job_state, steps[job_id])
+        if path:
+            moves[(job_state, path)].append(job_id)
+    for (first, path), members in moves.items():
+        for chunk in _chunks(members):
+            source = first
+            for target, reason in path:
+                bulk_transition(
+                    session,
+                    Job,
+                    Job.id.in_(chunk),
+                    [source],
+                    target,
+                    changed_by=changed_by,
+                    reason=reason,
+                )
+                source = target
+    if moves:
+        for held in list(session.identity_map.values()):
+            if isinstance(held, Job):
+                session.expire(held, ["state"])
     job_states: dict[int, Counter[JobState]] = defaultdict(Counter)
     for order_id, job_state, count in session.execute(
         select(Job.processing_order_id, Job.state, func.count())
@@ -78,29 +114,33 @@ def roll_up(session: Session, order_ids: Iterable[int], changed_by: str | None =
     derive_failure_flags(session, ids)
 
 
-def _roll_up_job(
-    session: Session, job: Job, steps: Counter[JobStepState], changed_by: str | None
-) -> None:
+_CHUNK = 5000
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[k : k + _CHUNK] for k in range(0, len(ids), _CHUNK)]
+
+
+def _job_moves(state: JobState, steps: Counter[JobStepState]) -> tuple[tuple[JobState, str], ...]:
+    """The moves of a job in ``state`` whose job steps are ``steps`` (by state), with their
+    reasons, in order (a job that started and completed in one round makes two)."""
     total = sum(steps.values())
     active = steps[S.RUNNING] + steps[S.READY]
-    if job.state is JobState.RELEASED and steps[S.RUNNING] + steps[S.COMPLETED] + steps[S.FAILED]:
-        transition(session, job, JobState.STARTED, changed_by=changed_by, reason="a step started")
-    if job.state is JobState.STARTED:
+    moves: list[tuple[JobState, str]] = []
+    if state is JobState.RELEASED and steps[S.RUNNING] + steps[S.COMPLETED] + steps[S.FAILED]:
+        moves.append((JobState.STARTED, "a step started"))
+        state = JobState.STARTED
+    if state is JobState.STARTED:
         if total and steps[S.COMPLETED] == total:
-            transition(session, job, JobState.COMPLETED, changed_by=changed_by, reason="all done")
+            moves.append((JobState.COMPLETED, "all done"))
         elif steps[S.FAILED] and not active:
-            transition(
-                session,
-                job,
-                JobState.FAILED,
-                changed_by=changed_by,
-                reason=f"{steps[S.FAILED]} job step(s) failed",
-            )
-    elif job.state is JobState.ON_HOLD and not steps[S.RUNNING]:
+            moves.append((JobState.FAILED, f"{steps[S.FAILED]} job step(s) failed"))
+    elif state is JobState.ON_HOLD and not steps[S.RUNNING]:
         if total and steps[S.COMPLETED] == total:
-            transition(session, job, JobState.COMPLETED, changed_by=changed_by, reason="all done")
+            moves.append((JobState.COMPLETED, "all done"))
         else:
-            transition(session, job, JobState.PLANNED, changed_by=changed_by, reason="suspended")
+            moves.append((JobState.PLANNED, "suspended"))
+    return tuple(moves)
 
 
 def _roll_up_order(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -37,6 +37,9 @@ class ProductMetadata:
     file_class: str | None = None
     mode: str | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+_PRODUCT_FIELDS = tuple(f.name for f in fields(ProductMetadata))
 
 
 def parse_compact_time(text: str) -> datetime:
@@ -116,6 +119,33 @@ class MissionPlugin(ABC):
             ) from error
         return name.strip()
 
+    def output_file_names(self, products: Sequence[ProductMetadata], **context: Any) -> list[str]:
+        """:meth:`output_file_name` of each of ``products`` (same ``context``), in order, in one
+        render of the template over all of them: a dispatcher round names 50,000 outputs, and
+        Jinja2's set-up per render was as costly as the names themselves.
+
+        :raises ConfigurationError: as :meth:`output_file_name`.
+        """
+        from jinja2 import TemplateError
+
+        if len(products) < 2:
+            return [self.output_file_name(p, **context) for p in products]
+        code, text = self._file_template()
+        if not text:
+            raise ConfigurationError(f"mission {code} has no product file template")
+        try:
+            rendered: str = _compiled_batch(text).render(
+                _proseo_products=products, mission=code, **context
+            )
+        except TemplateError as error:
+            raise ConfigurationError(
+                f"mission {code}: product file template failed: {error}"
+            ) from error
+        names = [name.strip() for name in rendered.split(_SEPARATOR)[:-1]]
+        if len(names) != len(products):  # the template itself wrote the separator
+            return [self.output_file_name(p, **context) for p in products]
+        return names
+
     def _file_template(self) -> tuple[str, str | None]:
         """Mission code and product file template (read once: dispatching names thousands
         of outputs)."""
@@ -135,6 +165,26 @@ def _compiled(text: str) -> Any:
     environment = Environment(undefined=StrictUndefined, autoescape=False)
     environment.filters["compact"] = compact_time
     return environment.from_string(text)
+
+
+_SEPARATOR = "\x1f"
+"""Ends each name in a batch render (the ASCII unit separator: no file name has it)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_batch(text: str) -> Any:
+    """The product file template wrapped in a loop over ``_proseo_products``, each product's
+    fields bound as the template's variables, each name followed by :data:`_SEPARATOR`."""
+    bound = ", ".join(f"{name}=_proseo_p.{name}" for name in _PRODUCT_FIELDS)
+    return _compiled(
+        "{% for _proseo_p in _proseo_products %}{% with "
+        + bound
+        + " %}"
+        + text
+        + "{% endwith %}"
+        + _SEPARATOR
+        + "{% endfor %}"
+    )
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:

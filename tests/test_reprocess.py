@@ -5,7 +5,8 @@ processor; the old ones are superseded and no longer used."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,3 +169,124 @@ def test_reprocess_over_rest(tst: Database, tst_settings: Settings) -> None:
     made = client.post("/reprocess", json={**body, "campaign": "L2-NEW"})
     assert (made.status_code, made.json()["batches"]) == (200, 2)
     assert client.get("/campaigns/TST/L2-NEW").json()["state"] == "CREATED"
+
+
+def test_s5p_after_a_corrected_aux_met_only_that_days_lineage_is_made_again(
+    database: Database, tmp_path: Path
+) -> None:
+    """S5P: an L2 order over one orbit on 2019-05-10 (8139) and one on 2019-05-12 (8167),
+    run with the mission's light processor, each L1B from the AUX_MET_2D of its own day (the
+    rule's LatestValIntersect(1d, 1d) reaches one day either side, so the two orbits' AUX do
+    not overlap). A corrected AUX_MET_2D for 2019-05-10 affects orbit 8139 only: its L1B and,
+    through the L1B's radiance and irradiance components, all six L2 (AER_AI too, which reads
+    no AUX itself). The targeted campaign makes those seven again and nothing of 8167."""
+    from missions.s5p import L2_PRODUCTS, build_definition
+    from orderman.orders import create_order, parse_order_spec
+    from proseo.catalogue.sync import sync_mission
+    from proseo.model import Orbit
+    from tests.conftest import settings_for
+
+    day = datetime(2019, 5, 10, tzinfo=UTC)
+    with database.transaction() as session:
+        sync_mission(session, build_definition(), orbit_range=(8139, 8167))
+        for number in (8139, 8167):
+            orbit = session.scalars(select(Orbit).where(Orbit.orbit_number == number)).one()
+            granule = (orbit.stop_time - orbit.start_time) / 5
+            for k in range(5):
+                start = orbit.start_time + k * granule
+                add_product_with_file(session, "L0__ODB_1_", start, start + granule)
+        auxes = {}
+        for d in (0, 2):
+            aux = add_product_with_file(
+                session, "AUX_MET_2D", day + timedelta(days=d), day + timedelta(days=d + 1)
+            )
+            aux.product_files[0].product_file_name = f"AUX_MET_2D_{d}"
+            session.flush()
+            auxes[d] = aux.id
+        order = create_order(
+            session,
+            parse_order_spec(
+                {
+                    "mission": "S5P",
+                    "identifier": "S5P-L2",
+                    "requested_product_classes": sorted(L2_PRODUCTS),
+                    "orbits": [
+                        {"spacecraft": "S5P", "from": 8139, "to": 8139},
+                        {"spacecraft": "S5P", "from": 8167, "to": 8167},
+                    ],
+                    "slicing_type": "ORBIT",
+                    "processing_mode": "OFFL",
+                }
+            ),
+        )
+        order_id = order.id
+    settings = settings_for(tmp_path, database)
+    store_catalogued_files(database, settings)
+    run_command(database, order_id, "approve")
+    run_plan(database, order_id)
+    run_command(database, order_id, "release")
+    Dispatcher(database, settings).run(interval_s=0.05, until_idle=True, timeout_s=180)
+    old_l1b = _products(database, "L1B_______")
+    assert len(old_l1b) == 2
+    with database.transaction() as session:  # which AUX_MET_2D each L1B was made from
+        used: dict[datetime, int] = dict(
+            session.execute(
+                select(Product.sensing_start, product_query_satisfying_product.c.product_id)
+                .join(ProductQuery, ProductQuery.job_step_id == Product.job_step_id)
+                .join(
+                    product_query_satisfying_product,
+                    product_query_satisfying_product.c.product_query_id == ProductQuery.id,
+                )
+                .where(
+                    Product.id.in_([p.id for p in old_l1b]),
+                    product_query_satisfying_product.c.product_id.in_(list(auxes.values())),
+                )
+            ).all()
+        )
+    first, second = sorted(old_l1b, key=lambda p: p.sensing_start)
+    assert used == {first.sensing_start: auxes[0], second.sensing_start: auxes[2]}
+    with database.transaction() as session:  # the corrected AUX_MET_2D of 2019-05-10
+        aux = add_product_with_file(session, "AUX_MET_2D", day, day + timedelta(days=1))
+        aux.generation_time = TST_T0 + timedelta(days=30)  # the others: TST_T0
+        aux.product_files[0].product_file_name = "AUX_MET_2D_0_corrected"
+        session.flush()
+        affected = affected_by_input(session, aux.id)
+        assert affected.replaced == [auxes[0]]
+        assert affected.by_class() == {"L1B_______": 1, **{t: 1 for t in L2_PRODUCTS}}
+        assert affected.windows() == 1
+        assert {p.sensing_start for p in affected.products} == {first.sensing_start}
+        targeted_campaign(session, "S5P", "MET-FIX", affected, "tester")
+    store_catalogued_files(database, settings)
+    run_campaign_command(database, "S5P", "MET-FIX", "start", "tester")
+    dispatcher = Dispatcher(database, settings)
+    for _ in range(20):
+        production_round(database)
+        with database.transaction() as session:
+            view = campaign_view(session, get_campaign(session, "S5P", "MET-FIX"))
+        if view["state"] == "COMPLETED":
+            break
+        dispatcher.run(interval_s=0.05, until_idle=True, timeout_s=120)
+    assert view["state"] == "COMPLETED", view
+    assert view["job_steps_produced"] == 7
+    with database.transaction() as session:
+        current = session.execute(
+            select(ProductClass.product_type, Product.sensing_start)
+            .join(ProductClass)
+            .where(
+                Product.superseded_at.is_(None),
+                Product.enclosing_product_id.is_(None),
+                Product.product_files.any(),
+                ProductClass.product_type.in_(["L1B_______", *L2_PRODUCTS]),
+            )
+        ).all()
+        superseded = session.scalars(
+            select(Product.sensing_start).where(
+                Product.superseded_at.is_not(None), Product.enclosing_product_id.is_(None)
+            )
+        ).all()
+    assert len(current) == 14  # each class once per orbit: 7 new for 8139, 7 old for 8167
+    assert {start for _, start in current} == {first.sensing_start, second.sensing_start}
+    assert set(superseded) == {first.sensing_start, day}  # 8139's old products, the old AUX
+    assert [
+        p.id for p in _products(database, "L1B_______") if p.sensing_start == second.sensing_start
+    ] == [second.id]

@@ -11,6 +11,7 @@ window.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
@@ -186,3 +187,50 @@ def test_set_based_and_in_memory_evaluators_agree_with_reference(database: Datab
     assert len(checked) >= 2000
     assert sum(1 for n in checked if n > 0) >= len(checked) // 3
     assert sum(1 for n in checked if n > 1) >= 100
+
+
+def test_longest_validity_is_exact_and_one_index_probe(tst: Database) -> None:
+    """The planner's backward reach: the longest validity of a class to the microsecond
+    (0 for an empty class), read through ix_product_class_length rather than a scan of the
+    class (which made every campaign batch slower than the one before)."""
+    from sqlalchemy import event, select
+
+    from planner.rules.sql import longest_validity_us
+    from tests.conftest import add_product_with_file
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    with tst.transaction() as session:
+        add_product_with_file(
+            session, "AUX_ORB___", start, start + timedelta(days=3, microseconds=7)
+        )
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(tst.engine, "before_cursor_execute", capture)
+    try:
+        with tst.transaction() as session:
+            classes = dict(
+                session.execute(select(ProductClass.product_type, ProductClass.id)).all()
+            )
+            statements.clear()
+            assert longest_validity_us(session, classes["AUX_ORB___"]) == (3 * 86400 * 10**6 + 7)
+            probe = statements[-1]
+            assert longest_validity_us(session, classes["L0________"]) == 20 * 60 * 10**6
+            assert longest_validity_us(session, classes["L2________"]) == 0
+    finally:
+        event.remove(tst.engine, "before_cursor_execute", capture)
+    with tst.engine.connect() as connection:
+        cursor = connection.connection.cursor()
+        if tst.backend == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + probe[0], probe[1])
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+        else:  # a tiny table: make PostgreSQL show whether it could use the index at all
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN " + probe[0], probe[1])
+            plan = " ".join(row[0] for row in cursor.fetchall())
+        cursor.close()
+    assert "ix_product_class_length" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+    assert "Sort" not in plan, plan

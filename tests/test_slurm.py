@@ -86,6 +86,27 @@ def test_submit_array_poll_fail_and_adopt(slurm: SlurmCluster, tmp_path: Path) -
     assert again.submit(array) == submitted
 
 
+def test_groups_larger_than_the_array_limit_go_as_several_arrays(
+    slurm: SlurmCluster, tmp_path: Path
+) -> None:
+    """Slurm refuses an array beyond its MaxArraySize ("Invalid job array specification"):
+    five runs with arrays of at most two tasks are three submissions, and all complete."""
+    executor = SlurmExecutor.from_settings(
+        {"slurm_conf": str(slurm.conf), "partition": slurm.partition, "max_array_size": 2},
+        state_dir=tmp_path / "state",
+        capacity=10,
+    )
+    specs = [_spec(tmp_path, f"proseo-{n}-1", 0.1) for n in range(20, 25)]
+    submitted = executor.submit(specs)
+    jobs = [s.backend_id.split("_")[0] for s in submitted]
+    assert len(set(jobs)) == 3
+    assert [jobs.count(j) for j in dict.fromkeys(jobs)] == [2, 2, 1]
+    assert set(wait_until_ended(executor, submitted).values()) == {ExecutorStatus.ENDED}
+    assert set(outcomes(specs).values()) == {"COMPLETED"}
+    with pytest.raises(ValueError, match="max_array_size must be at least 1"):
+        SlurmExecutor(tmp_path / "other", max_array_size=0)
+
+
 def test_cancel(slurm: SlurmCluster, tmp_path: Path) -> None:
     executor = _executor(slurm, tmp_path / "state")
     long_run = _spec(tmp_path, "proseo-5-1", 60)

@@ -77,15 +77,20 @@ _SATISFIED_EMPTY = Selection(True, frozenset())
 _UNSATISFIED = Selection(False, frozenset())
 
 
+def reaches_far(policy_type: PolicyType) -> bool:
+    """Whether a policy of this type may select a product far from the job window (outside
+    [start - delta_before, stop + delta_after])."""
+    return (
+        policy_type in WINDOW_INDEPENDENT
+        or policy_type in NEAREST
+        or policy_type is PolicyType.LATEST_VAL_COVER_NEWEST_VALIDITY
+    )
+
+
 def needs_whole_class(rule: SimpleRule) -> bool:
     """Whether some policy of ``rule`` may select a product far from every job window, so
     the index must hold every candidate of the class rather than those near the windows."""
-    return any(
-        p.policy_type in WINDOW_INDEPENDENT
-        or p.policy_type in NEAREST
-        or p.policy_type is PolicyType.LATEST_VAL_COVER_NEWEST_VALIDITY
-        for p in rule.policies
-    )
+    return any(reaches_far(p.policy_type) for p in rule.policies)
 
 
 class CandidateIndex:

@@ -2,7 +2,8 @@
 
 - **submit**: one ``sbatch --parsable`` per group of runs with the same resources, as a job
   array when the group has more than one run (so 1,000 ready job steps are one call, not
-  1,000). The batch script goes to sbatch on stdin; every argument is quoted with
+  1,000), in arrays of at most ``max_array_size`` tasks (Slurm's ``MaxArraySize``). The
+  batch script goes to sbatch on stdin; every argument is quoted with
   :func:`shlex.quote` and no local shell is involved. Partition, account, CPUs
   (``--cpus-per-task``), memory (``--mem``, MiB) and time limit (``--time``, minutes, the
   processor's maximum time plus a margin) come from the settings and the run's resources.
@@ -83,7 +84,13 @@ class SlurmExecutor:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
+        max_array_size: int = 1000,
     ) -> None:
+        if max_array_size < 1:
+            raise ValueError(f"max_array_size must be at least 1, not {max_array_size}")
+        self.max_array_size = max_array_size
+        """Most tasks of one job array: Slurm refuses larger arrays than its ``MaxArraySize``
+        (default 1001, task ids 0-1000), so bigger groups go as several arrays."""
         self.state_dir = state_dir
         self.partition = partition
         self.account = account
@@ -98,7 +105,8 @@ class SlurmExecutor:
         cls, settings: Mapping[str, Any], *, state_dir: Path, capacity: int
     ) -> SlurmExecutor:
         """From a facility's executor settings: ``partition``, ``account``, ``python`` (the
-        interpreter on the nodes), ``slurm_conf`` (sets ``SLURM_CONF``), ``extra_args``."""
+        interpreter on the nodes), ``slurm_conf`` (sets ``SLURM_CONF``), ``extra_args``,
+        ``max_array_size`` (default 1000; at most the cluster's ``MaxArraySize`` - 1)."""
         env = dict(os.environ)
         if settings.get("slurm_conf"):
             env["SLURM_CONF"] = str(settings["slurm_conf"])
@@ -109,6 +117,7 @@ class SlurmExecutor:
             python=str(settings.get("python", sys.executable)),
             env=env,
             extra_args=[str(a) for a in settings.get("extra_args", [])],
+            max_array_size=int(settings.get("max_array_size", 1000)),
         )
 
     # -- helpers ---------------------------------------------------------------------------
@@ -196,7 +205,9 @@ class SlurmExecutor:
         for spec in specs:
             if spec.run_key not in known:
                 groups[(spec.cpus, spec.memory_bytes, spec.time_limit_s)].append(spec)
-        for group in groups.values():
+        size = self.max_array_size
+        chunks = [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
+        for group in chunks:
             if len(group) == 1:
                 script = f"#!/bin/sh\nexec {self._wrapper(group[0])}\n"
                 job_id = self._run(self._sbatch_args(group[0], 1), script, group[0].environment)

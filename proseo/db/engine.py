@@ -11,8 +11,9 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,26 @@ from proseo.errors import (
     InvalidInputError,
     ProseoError,
 )
+
+log = logging.getLogger(__name__)
+
+RECLAIM_AFTER_ROWS = 10_000
+"""Rolled-back job steps from which :meth:`Database.reclaim` vacuums (PostgreSQL)."""
+
+PLANNING_TABLES = (
+    "processing_order",
+    "order_orbit_range",
+    "order_output_parameter",
+    "order_input_filter",
+    "job",
+    "job_step",
+    "product_query",
+    "product_query_satisfying_product",
+    "product",
+    "product_parameter",
+    "state_history",
+)
+"""The tables a plan writes: what a rolled-back dry run leaves dead rows in."""
 
 
 def create_database_engine(
@@ -162,6 +183,62 @@ class Database:
             session.close()
             if self._turns is not None:
                 self._turns.release()
+
+    def reclaim(self, tables: Sequence[str], rows: int) -> None:
+        """After a rolled-back unit of work that wrote ``rows`` rows (a dry run of a campaign
+        or a large order): on PostgreSQL, ``VACUUM (ANALYZE)`` the given tables, for
+        ``rows`` of :data:`RECLAIM_AFTER_ROWS` or more; otherwise nothing.
+
+        Why: the rolled-back rows stay as dead tuples in the tables and their indexes until
+        autovacuum comes by, and an autovacuum ANALYZE in between records the tables as
+        nearly empty. The next plans then pick index scans that wade through the dead entries
+        for every job: measured on a ten-year S5P campaign (364,000 job steps dry-run), the
+        first batches after the dry run took 2-10 s instead of 0.4 s, growing batch by
+        batch. The vacuum took 1.6 s there. Errors are logged, not raised: the dry run's
+        answer stands either way.
+        """
+        if self.engine.dialect.name != "postgresql" or rows < RECLAIM_AFTER_ROWS:
+            return
+        names = ", ".join(self.engine.dialect.identifier_preparer.quote(t) for t in tables)
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql(f"VACUUM (ANALYZE) {names}")
+        except exc.DBAPIError as error:
+            log.warning("vacuum after a dry run failed: %s", error.orig)
+
+    def refresh_statistics(self, tables: Sequence[str], fraction: float = 0.1) -> list[str]:
+        """On PostgreSQL, ``ANALYZE`` those of ``tables`` in which more than ``fraction`` of
+        the rows (and 1,000 at least) changed since their last analysis; otherwise nothing.
+        Called after a plan is committed.
+
+        Why: autovacuum analyses a table only after 10 % of it changed and at most once a
+        minute, while a campaign adds thousands of placeholder products of classes that had
+        none a batch before. With statistics that still say "no such rows", PostgreSQL fetched
+        a class's candidates through the wrong index, reading the whole class each time, and
+        every batch got slower than the one before. An analysis samples at most 30,000 rows
+        per table (about 0.1 s). Errors are logged, not raised.
+
+        :returns: the tables analysed."""
+        if self.engine.dialect.name != "postgresql":
+            return []
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                stale = [
+                    name
+                    for name, changed, live in conn.exec_driver_sql(
+                        "SELECT relname, n_mod_since_analyze, n_live_tup "
+                        "FROM pg_stat_user_tables WHERE relname = ANY(%(names)s)",
+                        {"names": list(tables)},
+                    )
+                    if changed > max(1000, fraction * live)
+                ]
+                if stale:
+                    quote = self.engine.dialect.identifier_preparer.quote
+                    conn.exec_driver_sql("ANALYZE " + ", ".join(quote(t) for t in stale))
+                return stale
+        except exc.DBAPIError as error:
+            log.warning("refreshing planner statistics failed: %s", error.orig)
+            return []
 
     def exists(self) -> bool:
         """Whether the database is there: always for a server; for SQLite, whether its file

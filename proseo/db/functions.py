@@ -37,3 +37,31 @@ def _epoch_us_sqlite(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str
 def _epoch_us_postgresql(element: epoch_us, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
     return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+
+
+class sensing_length(FunctionElement[Any]):  # noqa: N801
+    """``sensing_length(start, stop)``: a sort key of a validity's length, the same
+    expression as the product index ``ix_product_class_length`` so that "the longest product
+    of a class" is one index probe (``ORDER BY ... DESC LIMIT 1``), not a scan of the class.
+
+    PostgreSQL: ``stop - start`` (an interval; immutable, so indexable). SQLite: the
+    difference of the two :class:`epoch_us` values (integer microseconds). Use it to order
+    only; read the length from the row's own start and stop.
+    """
+
+    inherit_cache = True
+
+
+@compiles(sensing_length, "sqlite")
+def _sensing_length_sqlite(element: sensing_length, compiler: SQLCompiler, **kw: Any) -> str:
+    start, stop = list(element.clauses)
+    return (
+        f"({_epoch_us_sqlite(epoch_us(stop), compiler, **kw)} - "
+        f"{_epoch_us_sqlite(epoch_us(start), compiler, **kw)})"
+    )
+
+
+@compiles(sensing_length, "postgresql")
+def _sensing_length_postgresql(element: sensing_length, compiler: SQLCompiler, **kw: Any) -> str:
+    start, stop = list(element.clauses)
+    return f"({compiler.process(stop, **kw)} - {compiler.process(start, **kw)})"

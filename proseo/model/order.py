@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from proseo.db.functions import sensing_length
 from proseo.enums import (
     JobState,
     JobStepState,
@@ -212,6 +213,12 @@ class Job(Base):
     job_steps: Mapped[list[JobStep]] = relationship(
         back_populates="job", cascade="all, delete-orphan"
     )
+
+
+Index("ix_job_start", Job.start_time)
+Index("ix_job_length", sensing_length(Job.start_time, Job.stop_time))
+"""Job windows near a time, in one index range (the readiness re-check after an arrival,
+:mod:`planner.readiness`), bounded below by the longest job window (one probe)."""
 
 
 class JobStep(Base):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import BigInteger, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from proseo.db.functions import sensing_length
 from proseo.enums import ParameterType, ProductionType, ProductQuality, StorageType
 from proseo.model.base import Base, fk, pk, utc_now
 
@@ -78,6 +79,15 @@ class Product(Base):
     product_files: Mapped[list[ProductFile]] = relationship(
         back_populates="product", cascade="all, delete-orphan"
     )
+
+
+Index(
+    "ix_product_class_length",
+    Product.product_class_id,
+    sensing_length(Product.sensing_start, Product.sensing_stop),
+)
+"""The longest validity of a class in one index probe: the planner's reach backwards
+(:func:`planner.rules.sql.longest_validity_us`)."""
 
 
 class ProductParameter(Base):
