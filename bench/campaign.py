@@ -2,14 +2,17 @@
 
 Builds the S5P catalogue for N orbits as ``bench/plan.py`` does (5 L0 granules per orbit and
 one AUX_MET_2D per day, with files), then a campaign for the six L2 products (ORBIT slicing,
-planning L1B with its 10 components backwards) over all orbits in batches of B orbits, with
-no in-flight limit, and drives it as the server would (campaign rounds, then order
-automation: each batch ordered, approved, planned and released). Prints the seconds of the
-dry run, and per batch the planning seconds and job steps per second, so that one sees
-whether a batch's planning time grows with the batches before it, and the peak resident
-memory of the process.
+planning L1B with its 10 components backwards) over all orbits in batches of B orbits and,
+unless ``--no-l3``, a second one for the daily L3 NO2 (CALENDAR_DAY slicing, monthly batches)
+over the same period, whose orders find the L2 NO2 in production (or plan it, when they run
+ahead of the L2 campaign, which then finds it). No in-flight limit; driven as the server
+would (campaign rounds, then order automation: each batch ordered, approved, planned and
+released). Prints the seconds of the dry runs, and per round the planning seconds and job
+steps per second, so that one sees whether a batch's planning time grows with the batches
+before it, and the peak resident memory of the process. 52,000 orbits are ten years.
 
-    .venv/bin/python bench/campaign.py [--orbits 3000] [--batch 500] [--backend postgresql|sqlite]
+    .venv/bin/python bench/campaign.py [--orbits 3000] [--batch 500] [--no-l3]
+        [--backend postgresql|sqlite] [--no-dry-run]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from bench.plan import build_catalogue  # noqa: E402
 L2 = ["L2__CLOUD_", "L2__O3____", "L2__NO2___", "L2__CO____", "L2__CH4___", "L2__AER_AI"]
 
 
-def run(backend: str, orbits: int, batch: int, dry: bool) -> None:
+def run(backend: str, orbits: int, batch: int, dry: bool, l3: bool) -> None:
     """Build, dry-run, then plan every batch; prints the figures."""
     from sqlalchemy import func, select
 
@@ -43,7 +46,7 @@ def run(backend: str, orbits: int, batch: int, dry: bool) -> None:
         run_campaign_command,
     )
     from proseo.db import Database, create_database_engine
-    from proseo.model import JobStep, ProcessingOrder
+    from proseo.model import JobStep, Orbit, ProcessingOrder
 
     with database_url(backend) as url:
         print(f"catalogue of {orbits} orbits built in {build_catalogue(url, orbits):.1f} s")
@@ -66,16 +69,43 @@ def run(backend: str, orbits: int, batch: int, dry: bool) -> None:
                 "max_in_flight": 10_000_000,
             }
         )
-        if dry:
-            started = time.perf_counter()
-            result = dry_run(database, spec)
-            print(
-                f"dry run: {result.batches} batches, {result.job_steps} job steps in "
-                f"{time.perf_counter() - started:.1f} s"
+        specs = [spec]
+        if l3:
+            with database.transaction() as session:
+                first, last = session.execute(
+                    select(func.min(Orbit.start_time), func.max(Orbit.stop_time))
+                ).one()
+            day = first.replace(hour=0, minute=0, second=0, microsecond=0)
+            specs.append(
+                parse_campaign_spec(
+                    {
+                        "mission": "S5P",
+                        "name": "RPRO-L3",
+                        "settings": {
+                            "requested_product_classes": ["L3__NO2___"],
+                            "slicing_type": "CALENDAR_DAY",
+                            "processing_mode": "OFFL",
+                            "file_class": "RPRO",
+                        },
+                        "start_time": day.isoformat(),
+                        "stop_time": last.isoformat(),
+                        "batch_unit": "MONTH",
+                        "max_in_flight": 10_000_000,
+                    }
+                )
             )
-        with database.transaction() as session:
-            create_campaign(session, spec, "bench")
-        run_campaign_command(database, "S5P", "RPRO-L2", "start", "bench")
+        for one in specs if dry else []:
+            started = time.perf_counter()
+            result = dry_run(database, one)
+            print(
+                f"dry run {one.name}: {result.batches} batches, {result.job_steps} job steps "
+                f"in {time.perf_counter() - started:.1f} s "
+                f"({result.job_steps / (time.perf_counter() - started):,.0f}/s)"
+            )
+        for one in specs:
+            with database.transaction() as session:
+                create_campaign(session, one, "bench")
+            run_campaign_command(database, "S5P", one.name, "start", "bench")
         seconds: list[float] = []
         total = 0
         while True:
@@ -96,14 +126,14 @@ def run(backend: str, orbits: int, batch: int, dry: bool) -> None:
             total = steps
             seconds.append(elapsed)
             print(
-                f"  batch {len(seconds):3d}: {made} job steps planned and released in "
+                f"  round {len(seconds):3d}: {made} job steps planned and released in "
                 f"{elapsed:.2f} s ({made / elapsed:,.0f}/s); {len(moved.released)} released; "
                 f"orders {dict((k.value, v) for k, v in states.items())}"
             )
         database.dispose()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"{backend}: {len(seconds)} batches, {total} job steps in {sum(seconds):.1f} s "
+        f"{backend}: {len(seconds)} rounds, {total} job steps in {sum(seconds):.1f} s "
         f"({total / sum(seconds):,.0f} job steps/s); batch median "
         f"{statistics.median(seconds):.2f} s, first {seconds[0]:.2f} s, "
         f"last {seconds[-1]:.2f} s; peak RSS {peak_mb:.0f} MB"
@@ -117,8 +147,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="orbits per batch")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--no-dry-run", action="store_true", help="skip the dry run")
+    parser.add_argument("--no-l3", action="store_true", help="no daily L3 campaign")
     args = parser.parse_args()
-    run(args.backend, args.orbits, args.batch, not args.no_dry_run)
+    run(args.backend, args.orbits, args.batch, not args.no_dry_run, not args.no_l3)
 
 
 if __name__ == "__main__":
