@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.backends import database_url  # noqa: E402
-from bench.campaign import L2  # noqa: E402
+from bench.campaign import l2_campaign_spec  # noqa: E402
 from bench.dispatch import slurm_conf  # noqa: E402
 from bench.plan import build_catalogue  # noqa: E402
 
@@ -47,33 +47,11 @@ from bench.plan import build_catalogue  # noqa: E402
 def fill_queue(database: object, orbits: int) -> float:
     """Plan and release the L2 campaign batch by batch; returns the seconds taken."""
     from orderman.automation import advance_orders
-    from orderman.campaigns import (
-        advance_campaigns,
-        create_campaign,
-        parse_campaign_spec,
-        run_campaign_command,
-    )
+    from orderman.campaigns import advance_campaigns, create_campaign, run_campaign_command
     from proseo.db import Database
 
     assert isinstance(database, Database)
-    spec = parse_campaign_spec(
-        {
-            "mission": "S5P",
-            "name": "QUEUE",
-            "settings": {
-                "requested_product_classes": L2,
-                "slicing_type": "ORBIT",
-                "processing_mode": "OFFL",
-                "file_class": "RPRO",
-            },
-            "spacecraft": "S5P",
-            "orbit_from": 8138,
-            "orbit_to": 8138 + orbits - 1,
-            "batch_unit": "ORBITS",
-            "batch_size": 430,
-            "max_in_flight": 10_000_000,
-        }
-    )
+    spec = l2_campaign_spec("QUEUE", orbits, 430)
     started = time.perf_counter()
     with database.transaction() as session:
         create_campaign(session, spec, "bench")
@@ -84,8 +62,8 @@ def fill_queue(database: object, orbits: int) -> float:
 
 
 @contextlib.contextmanager
-def explained(database: Any, on: bool) -> Iterator[None]:
-    """While ``on``: print each SELECT over 10 ms with its ``EXPLAIN ANALYZE``."""
+def explained(database: Any, on: bool, threshold_s: float = 0.01) -> Iterator[None]:
+    """While ``on``: print each SELECT over ``threshold_s`` with its ``EXPLAIN ANALYZE``."""
     if not on:
         yield
         return
@@ -96,7 +74,7 @@ def explained(database: Any, on: bool) -> Iterator[None]:
 
     def after(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         seconds = time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())
-        if seconds > 0.01 and statement.lstrip().upper().startswith("SELECT"):
+        if seconds > threshold_s and statement.lstrip().upper().startswith("SELECT"):
             other = conn.connection.cursor()  # this cursor's rows are not read yet
             other.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
             print(f"-- {seconds * 1000:.0f} ms: {' '.join(statement.split())[:300]}")
@@ -127,7 +105,8 @@ def main() -> int:
     parser.add_argument(
         "--explain",
         action="store_true",
-        help="print the plan of each statement of the first re-check taking over 10 ms",
+        help="print the plan of each SELECT of the dispatcher round over 50 ms and of the "
+        "first re-check over 10 ms",
     )
     args = parser.parse_args()
 
@@ -167,7 +146,8 @@ def main() -> int:
         started = time.perf_counter()
         if profile is not None:
             profile.enable()
-        report = dispatcher.tick()
+        with explained(database, args.explain, 0.05):
+            report = dispatcher.tick()
         round_s = time.perf_counter() - started
         if profile is not None:
             profile.disable()

@@ -4,8 +4,8 @@ Builds the S5P catalogue for N orbits as ``bench/plan.py`` does (5 L0 granules p
 one AUX_MET_2D per day, with files), then a campaign for the six L2 products (ORBIT slicing,
 planning L1B with its 10 components backwards) over all orbits in batches of B orbits and,
 unless ``--no-l3``, a second one for the daily L3 NO2 (CALENDAR_DAY slicing, monthly batches)
-over the same period, whose orders find the L2 NO2 in production (or plan it, when they run
-ahead of the L2 campaign, which then finds it). No in-flight limit; driven as the server
+over the same period, started a round later so that its orders find the L2 NO2 in
+production. No in-flight limit; driven as the server
 would (campaign rounds, then order automation: each batch ordered, approved, planned and
 released). Prints the seconds of the dry runs, and per round the planning seconds and job
 steps per second, so that one sees whether a batch's planning time grows with the batches
@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,6 +32,31 @@ from bench.backends import database_url  # noqa: E402
 from bench.plan import build_catalogue  # noqa: E402
 
 L2 = ["L2__CLOUD_", "L2__O3____", "L2__NO2___", "L2__CO____", "L2__CH4___", "L2__AER_AI"]
+
+
+def l2_campaign_spec(name: str, orbits: int, batch: int) -> Any:
+    """The campaign of the six L2 products (mode OFFL, file class RPRO) over the first
+    ``orbits`` orbits from 8138 in batches of ``batch`` orbits, with no in-flight limit."""
+    from orderman.campaigns import parse_campaign_spec
+
+    return parse_campaign_spec(
+        {
+            "mission": "S5P",
+            "name": name,
+            "settings": {
+                "requested_product_classes": L2,
+                "slicing_type": "ORBIT",
+                "processing_mode": "OFFL",
+                "file_class": "RPRO",
+            },
+            "spacecraft": "S5P",
+            "orbit_from": 8138,
+            "orbit_to": 8138 + orbits - 1,
+            "batch_unit": "ORBITS",
+            "batch_size": batch,
+            "max_in_flight": 10_000_000,
+        }
+    )
 
 
 def run(backend: str, orbits: int, batch: int, dry: bool, l3: bool) -> None:
@@ -51,24 +77,7 @@ def run(backend: str, orbits: int, batch: int, dry: bool, l3: bool) -> None:
     with database_url(backend) as url:
         print(f"catalogue of {orbits} orbits built in {build_catalogue(url, orbits):.1f} s")
         database = Database(create_database_engine(url))
-        spec = parse_campaign_spec(
-            {
-                "mission": "S5P",
-                "name": "RPRO-L2",
-                "settings": {
-                    "requested_product_classes": L2,
-                    "slicing_type": "ORBIT",
-                    "processing_mode": "OFFL",
-                    "file_class": "RPRO",
-                },
-                "spacecraft": "S5P",
-                "orbit_from": 8138,
-                "orbit_to": 8138 + orbits - 1,
-                "batch_unit": "ORBITS",
-                "batch_size": batch,
-                "max_in_flight": 10_000_000,
-            }
-        )
+        spec = l2_campaign_spec("RPRO-L2", orbits, batch)
         specs = [spec]
         if l3:
             with database.transaction() as session:
@@ -105,7 +114,10 @@ def run(backend: str, orbits: int, batch: int, dry: bool, l3: bool) -> None:
         for one in specs:
             with database.transaction() as session:
                 create_campaign(session, one, "bench")
-            run_campaign_command(database, "S5P", one.name, "start", "bench")
+        # the L3 campaign starts a round after the L2 one, so that each of its monthly orders
+        # finds the L2 NO2 of its days in production (one ahead, it would plan day-long L2
+        # and L1B job steps of its own: a daily job's window is the day)
+        run_campaign_command(database, "S5P", spec.name, "start", "bench")
         seconds: list[float] = []
         total = 0
         while True:
@@ -114,6 +126,8 @@ def run(backend: str, orbits: int, batch: int, dry: bool, l3: bool) -> None:
                 break
             started = time.perf_counter()
             moved = advance_orders(database, notify=False)
+            if len(seconds) == 0 and len(specs) > 1:
+                run_campaign_command(database, "S5P", specs[1].name, "start", "bench")
             elapsed = time.perf_counter() - started
             with database.transaction() as session:
                 steps = session.scalar(select(func.count(JobStep.id))) or 0
