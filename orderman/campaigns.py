@@ -509,19 +509,29 @@ def _cancel_planned(session: Session, campaign: Campaign, user: str | None) -> i
 
 
 def retry_failed(session: Session, campaign: Campaign, user: str | None) -> int:
-    """Retry and release every FAILED order of the campaign; -> RUNNING.
+    """Retry every FAILED order of the campaign (released again unless the campaign is
+    paused) and, unless paused, send every order whose planning failed (PLANNING_FAILED, its
+    reason in the order's message) back to APPROVED, so the next round plans and releases it
+    again (after the operator removed the cause, e.g. synced the missing orbits); -> RUNNING
+    from COMPLETED. Without this an order that failed planning kept its campaign from ever
+    completing.
 
-    :returns: how many orders were retried."""
+    :returns: how many orders were retried or sent back to planning."""
     _require(campaign, "retry", (C.RUNNING, C.PAUSED, C.COMPLETED))
     orders = _orders(session, campaign, OrderState.FAILED)
     for order in orders:
         commands.retry(session, order, user)
         if campaign.state is not C.PAUSED:
             commands.release(session, order, user)
+    replan = (
+        [] if campaign.state is C.PAUSED else _orders(session, campaign, OrderState.PLANNING_FAILED)
+    )
+    for order in replan:
+        commands.reset(session, order, user)
     if campaign.state is C.COMPLETED:
         campaign.state = C.RUNNING
         campaign.finished_at = None
-    return len(orders)
+    return len(orders) + len(replan)
 
 
 CAMPAIGN_COMMANDS = {

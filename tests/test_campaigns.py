@@ -190,6 +190,41 @@ def test_pause_resume_cancel_and_retry(tst: Database, tst_settings: Settings) ->
         run_campaign_command(tst, "TST", "RPRO", "retry", "tester")
 
 
+def test_a_batch_that_failed_planning_is_planned_again_by_retry(tst: Database) -> None:
+    """Two days after the stored orbits (1-100 end 2024-01-07T22:40Z), ORBIT-sliced: both
+    daily batches fail planning with the reason and the campaign cannot complete. Once the
+    orbits are synced, retry sends them back to APPROVED and the next round plans and
+    releases them."""
+    from missions.testmission import build_definition as build_tst_definition
+    from proseo.catalogue.sync import sync_mission
+
+    _create(
+        tst,
+        spacecraft=None,
+        orbit_from=None,
+        orbit_to=None,
+        start_time="2024-01-08T00:00:00Z",
+        stop_time="2024-01-10T00:00:00Z",
+        batch_unit="DAY",
+        max_in_flight=1000,
+    )
+    run_campaign_command(tst, "TST", "RPRO", "start", "tester")
+    production_round(tst)
+    production_round(tst)
+    view = _view(tst, batches=True)
+    assert view["orders_by_state"] == {"PLANNING_FAILED": 2}
+    assert view["state"] == "RUNNING"
+    with tst.transaction() as session:
+        messages = session.scalars(select(ProcessingOrder.state_message)).all()
+        sync_mission(session, build_tst_definition(), orbit_range=(1, 200))
+    assert all("orbit" in (m or "") for m in messages), messages
+    state, retried = run_campaign_command(tst, "TST", "RPRO", "retry", "tester")
+    assert (state, retried) == (CampaignState.RUNNING, 2)
+    production_round(tst)
+    assert _view(tst)["orders_by_state"] == {"RELEASED": 2}
+    assert _in_flight(tst) == 2 * 2 * 15  # L1B and L2 of the 15 orbits a day starting in it
+
+
 def test_campaign_commands(tst: Database, capsys: pytest.CaptureFixture[str]) -> None:
     from proseo.cli.app import run
 
