@@ -23,6 +23,7 @@ from proseo.catalogue.missions import get_mission
 from proseo.db.bulk import allocate_ids, bulk_insert, table_of
 from proseo.db.wakeup import PRODUCTS, announce
 from proseo.errors import ConflictError, InvalidInputError, StorageError
+from proseo.metrics import count_ingested_on_commit
 from proseo.model import ProcessingFacility, Product, ProductClass, ProductFile, ProductParameter
 from proseo.model.base import utc_now
 from proseo.storage import Storage, check_key
@@ -215,9 +216,11 @@ def catalogue_stored_products(
         session,
         changed_by="ingestor",
         arrivals=[
-            Arrival(p["product_class_id"], p["sensing_start"], p["sensing_stop"]) for p in products
+            Arrival(p["product_class_id"], p["sensing_start"], p["sensing_stop"], arrived_at=now)
+            for p in products
         ],
     )
+    count_ingested_on_commit(session, (entry.product_type for entry, _ in fresh))
     if fresh:
         announce(session, PRODUCTS)
     return report

@@ -29,6 +29,7 @@ from proseo.catalogue.missions import get_mission
 from proseo.db import Database
 from proseo.db.wakeup import PRODUCTS, announce
 from proseo.errors import ConflictError, InvalidInputError, ProseoError
+from proseo.metrics import count_ingested_on_commit
 from proseo.model import (
     Orbit,
     ProcessingFacility,
@@ -174,6 +175,7 @@ def ingest_products(
     :raises ConflictError: when a product of that class and file name exists with other
         content.
     """
+    arrived = utc_now()
     missions = {code: get_mission(session, code) for code in {i.mission for i in items}}
     classes = {
         (code, pc.product_type): pc
@@ -272,8 +274,12 @@ def ingest_products(
         session,
         changed_by="ingestor",
         arrivals=[
-            Arrival(p.product_class_id, p.sensing_start, p.sensing_stop) for p in new_products
+            Arrival(p.product_class_id, p.sensing_start, p.sensing_stop, arrived_at=arrived)
+            for p in new_products
         ],
+    )
+    count_ingested_on_commit(
+        session, (o.product_type for o in report.outcomes if o.status == "ingested")
     )
     if new_products:
         announce(session, PRODUCTS)

@@ -6,6 +6,7 @@ session and never commit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from orderman import commands
 from orderman.orders import get_order
 from orderman.registry import ORDER_COMMANDS, RUNNABLE
 from planner.plan import PlanSummary
+from proseo import metrics
 from proseo.db import Database
 from proseo.db.engine import PLANNING_TABLES
 from proseo.errors import InvalidInputError, PlanningError
@@ -40,6 +42,7 @@ def run_plan(
     On a :class:`PlanningError` the plan is rolled back and the order is set to
     PLANNING_FAILED with the reason in a new transaction; the error is re-raised.
     """
+    started = time.perf_counter()
     try:
         with database.transaction() as session:
             order = get_order(session, order_id, lock=True)
@@ -56,6 +59,8 @@ def run_plan(
             order = get_order(session, order_id, lock=True)
             commands.record_planning_failure(session, order, error, user)
         raise
+    metrics.PLAN_DURATION.observe(time.perf_counter() - started)
+    metrics.PLANNED_JOB_STEPS.inc(summary.job_steps)
     if summary.job_steps:
         database.refresh_statistics(PLANNING_TABLES)
     return summary

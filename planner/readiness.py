@@ -35,7 +35,9 @@ from proseo.db import Database
 from proseo.db.bulk import bulk_insert
 from proseo.db.functions import sensing_length
 from proseo.enums import JobStepState
+from proseo.metrics import INPUT_TO_READY
 from proseo.model import Job, JobStep, ProductFile, ProductQuery
+from proseo.model.base import utc_now
 from proseo.model.order import product_query_satisfying_product
 from proseo.model.productclass import SimplePolicy, SimpleSelectionRule
 from proseo.model.states import bulk_transition
@@ -50,6 +52,9 @@ class Arrival:
     product_class_id: int
     sensing_start: datetime
     sensing_stop: datetime
+    arrived_at: datetime | None = None
+    """When it arrived (UTC; ingestion start, or the producing run's end): the start of the
+    ``proseo_input_to_ready_seconds`` it contributes to."""
 
 
 def longest_job_window(session: Session) -> timedelta:
@@ -233,7 +238,7 @@ def recheck_waiting_job_steps(
         ProductQuery.is_satisfied.is_(False),
     )
     touched = select(ProductQuery.job_step_id).where(ProductQuery.id.in_(list(satisfied) or [-1]))
-    return bulk_transition(
+    woken = bulk_transition(
         session,
         JobStep,
         JobStep.id.in_(touched) & ~open_inputs,
@@ -242,6 +247,12 @@ def recheck_waiting_job_steps(
         changed_by=changed_by,
         reason="inputs available",
     )
+    times = [a.arrived_at for a in arrivals or () if a.arrived_at is not None]
+    if woken and times:
+        latency = max(0.0, (utc_now() - min(times)).total_seconds())
+        for _ in range(woken):
+            INPUT_TO_READY.observe(latency)
+    return woken
 
 
 def start_sweeper(database: Database, interval_s: float) -> Any:

@@ -47,6 +47,7 @@ from productionplanner.lifecycle import (
     time_out_inputs,
 )
 from productionplanner.rollup import roll_up
+from proseo import metrics
 from proseo.config import Settings
 from proseo.contract import ContractError, JobStepDescription, RunManifest
 from proseo.db import Database
@@ -461,7 +462,8 @@ class Dispatcher:
         report: TickReport,
     ) -> None:
         """Ingest one finished run (idempotent: nothing happens unless the step is still
-        RUNNING with this attempt)."""
+        RUNNING with this attempt); counted in the metrics once committed."""
+        outcome = JobStepState.FAILED
         with self.database.transaction() as session:
             step = session.scalar(select(JobStep).where(JobStep.id == step_id).with_for_update())
             if step is None or step.state is not JobStepState.RUNNING or step.attempt != attempt:
@@ -481,6 +483,7 @@ class Dispatcher:
             else:
                 step.processing_completion_time = utc_now()
             if failure is None and manifest is not None:
+                outcome = JobStepState.COMPLETED
                 arrivals = self._ingest_outputs(session, step, facility, manifest)
                 complete_job_step(
                     session, step, changed_by=self.name, reason=manifest.reason or "completed"
@@ -493,6 +496,10 @@ class Dispatcher:
             else:
                 self._fail(session, step, job, failure or "failed", report)
             roll_up(session, [job.processing_order_id], changed_by=self.name)
+        metrics.JOB_STEPS_FINISHED.labels(facility.name, outcome.value).inc()
+        if manifest is not None and manifest.started and manifest.finished:
+            seconds = (manifest.finished - manifest.started).total_seconds()
+            metrics.JOB_STEP_DURATION.labels(facility.name).observe(max(0.0, seconds))
 
     def _ingest_outputs(
         self,
@@ -525,7 +532,12 @@ class Dispatcher:
             if product is None or product.id in existing:
                 continue
             arrivals.append(
-                Arrival(product.product_class_id, product.sensing_start, product.sensing_stop)
+                Arrival(
+                    product.product_class_id,
+                    product.sensing_start,
+                    product.sensing_stop,
+                    arrived_at=manifest.finished,
+                )
             )
             folder, _, name = output.key.rpartition("/")
             session.add(
@@ -707,6 +719,7 @@ class Dispatcher:
         for submission in self._executor(facility).submit(specs):
             self._track(facility, submission)
             report.submitted += 1
+            metrics.JOB_STEPS_DISPATCHED.labels(facility.name).inc()
 
 
 def _log_round(report: TickReport) -> None:

@@ -25,6 +25,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     from proseo.api.catalogue import router as catalogue_router
     from proseo.api.errors import ERROR_RESPONSES, install_error_handlers
     from proseo.api.ingestion import router as ingestion_router
+    from proseo.api.metrics import RequestMetrics
     from proseo.api.orders import router as orders_router
     from proseo.api.systematic import router as systematic_router
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.database = database or Database.from_settings(settings)
 
     install_error_handlers(app)
+    app.add_middleware(RequestMetrics)
 
     health = APIRouter(tags=["service"])
 

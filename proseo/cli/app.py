@@ -196,6 +196,14 @@ def serve(
         "close, notify) at least every so many seconds, at once when products arrive "
         "(0: off).",
     ),
+    metrics_port: int = typer.Option(
+        0,
+        "--metrics-port",
+        help="Serve Prometheus metrics (GET /metrics, no login) on this port (0: off).",
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address of the metrics port."
+    ),
 ) -> None:
     """Serve the REST API (OpenAPI at /docs) on the configured database."""
     import uvicorn
@@ -204,6 +212,10 @@ def serve(
 
     settings = ctx.find_root().obj.settings
     application = create_app(settings)
+    if metrics_port:
+        from proseo.api.metrics import start_metrics_server
+
+        start_metrics_server(application.state.database, metrics_port, metrics_host)
     if sweep_interval > 0:
         from planner.readiness import start_sweeper
 

@@ -34,6 +34,12 @@ def run(
         None, "--timeout", help="Exit after this many seconds (exit code 1 if not idle)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final line."),
+    metrics_port: int = typer.Option(
+        0, "--metrics-port", help="Serve Prometheus metrics on this port (0: off)."
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address of the metrics port."
+    ),
 ) -> None:
     """Dispatch READY job steps to their facility's executor, collect finished runs, ingest
     their outputs and roll job and order states up. SIGTERM or Ctrl-C stops after the round
@@ -44,6 +50,10 @@ def run(
     if interval <= 0:
         raise InvalidInputError("--interval", interval, "must be positive")
     dispatcher = Dispatcher(context.database, context.settings)
+    if metrics_port:
+        from proseo.api.metrics import start_metrics_server
+
+        start_metrics_server(context.database, metrics_port, metrics_host)
     stop = {"requested": False}
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
