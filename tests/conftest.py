@@ -30,7 +30,9 @@ from proseo.catalogue.facilities import default_facility, storage_of_facility
 from proseo.catalogue.sync import sync_mission
 from proseo.config import Settings, load_settings
 from proseo.db import Database, create_database_engine
+from proseo.errors import StorageError
 from proseo.model import Base, Product, ProductClass, ProductFile
+from proseo.storage import PosixStorage, StoredFile
 from tests.pgcluster import PostgresCluster
 
 # Property tests are derandomized by default so CI is repeatable; set
@@ -294,6 +296,23 @@ def settings_for(tmp_path: Path, database: Database) -> Settings:
         database_url=database.engine.url.render_as_string(hide_password=False),
         executor={"max_parallel": LOCAL_PROCESSES},
     )
+
+
+class FailingStorage(PosixStorage):
+    """POSIX storage whose ``fail_at``-th put (counted from 1) fails with a StorageError, as
+    a full disk would."""
+
+    def __init__(self, root: Path, fail_at: int) -> None:
+        super().__init__(root)
+        self.fail_at = fail_at
+        self.calls = 0
+
+    def put(self, local_path: Path, key: str) -> StoredFile:
+        """Store, or fail on the ``fail_at``-th call."""
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise StorageError("disk full (injected)")
+        return super().put(local_path, key)
 
 
 def store_catalogued_files(database: Database, settings: Settings) -> None:

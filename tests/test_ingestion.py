@@ -19,10 +19,11 @@ from proseo.enums import JobStepState
 from proseo.errors import ConflictError, InvalidInputError, StorageError
 from proseo.model import JobStep, Product, ProductFile
 from proseo.plugins import get_mission_plugin
-from proseo.storage import PosixStorage, StoredFile, check_key, product_key
+from proseo.storage import PosixStorage, check_key, product_key
 from tests.conftest import (
     TST_ORBIT,
     TST_T0,
+    FailingStorage,
     add_user,
     api_client,
     released_waiting_l1b_order,
@@ -110,16 +111,7 @@ def test_a_failing_batch_leaves_nothing_behind(tst: Database, tmp_path: Path) ->
     assert _counts(tst) == before
     assert storage.list("TST/") == []
 
-    class FailingStorage(PosixStorage):
-        calls = 0
-
-        def put(self, local_path: Path, key: str) -> StoredFile:
-            FailingStorage.calls += 1
-            if FailingStorage.calls == 3:
-                raise StorageError("disk full (injected)")
-            return super().put(local_path, key)
-
-    failing = FailingStorage(tmp_path / "storage")
+    failing = FailingStorage(tmp_path / "storage", fail_at=3)
     with pytest.raises(StorageError, match="injected"):
         ingest(tst, failing, items)
     assert _counts(tst) == before

@@ -20,8 +20,8 @@ from proseo.db import Database
 from proseo.errors import StorageError
 from proseo.metrics import REGISTRY
 from proseo.plugins import get_mission_plugin
-from proseo.storage import PosixStorage, StoredFile
-from tests.conftest import TST_ORBIT, TST_T0, approved_tst_order
+from proseo.storage import PosixStorage
+from tests.conftest import TST_ORBIT, TST_T0, FailingStorage, approved_tst_order
 from tests.pgcluster import free_port
 from tests.test_serve import _serve
 
@@ -120,17 +120,8 @@ def test_planning_and_ingestion_count_committed_work_only(tst: Database, tmp_pat
     items = [IngestItem("TST", m, files) for m, files in plugin.group_files(paths)]
     assert len(items) == 3
 
-    class FailingStorage(PosixStorage):
-        calls = 0
-
-        def put(self, local_path: Path, key: str) -> StoredFile:
-            FailingStorage.calls += 1
-            if FailingStorage.calls == 3:
-                raise StorageError("disk full (injected)")
-            return super().put(local_path, key)
-
     with pytest.raises(StorageError, match="injected"):
-        ingest(tst, FailingStorage(tmp_path / "failing"), items)
+        ingest(tst, FailingStorage(tmp_path / "failing", fail_at=3), items)
     assert len(ingest(tst, PosixStorage(tmp_path / "storage"), items).outcomes) == 3
     after = _samples(generate_latest(REGISTRY).decode())
 
