@@ -30,10 +30,9 @@ from sqlalchemy.orm import Session
 
 from planner.rules.evaluate import TimeWindow
 from planner.rules.memory import reaches_far
-from planner.rules.sql import evaluate_simple_rule_for_windows
+from planner.rules.sql import evaluate_simple_rule_for_windows, longest_us
 from proseo.db import Database
 from proseo.db.bulk import bulk_insert
-from proseo.db.functions import sensing_length
 from proseo.enums import JobStepState
 from proseo.metrics import INPUT_TO_READY
 from proseo.model import Job, JobStep, ProductFile, ProductQuery
@@ -59,12 +58,7 @@ class Arrival:
 
 def longest_job_window(session: Session) -> timedelta:
     """The longest job window (stop - start) of all jobs: one probe of ``ix_job_length``."""
-    row = session.execute(
-        select(Job.start_time, Job.stop_time)
-        .order_by(sensing_length(Job.start_time, Job.stop_time).desc())
-        .limit(1)
-    ).first()
-    return timedelta(0) if row is None else max(timedelta(0), row[1] - row[0])
+    return timedelta(microseconds=longest_us(session, Job.start_time, Job.stop_time))
 
 
 def reaches(

@@ -14,7 +14,7 @@ Built for a whole batch of job steps in a few queries (no query per job step).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from proseo.contract import (
     ProcessorSpec,
     ProcessorTask,
 )
+from proseo.db.bulk import chunks
 from proseo.model import (
     ConfiguredProcessor,
     Job,
@@ -49,11 +50,7 @@ from proseo.plugins import MissionPlugin, ProductMetadata, get_mission_plugin
 from proseo.storage import product_key
 
 _CHUNK = 500
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
+"""Job steps per query."""
 
 
 def _processor_part(processor: Processor) -> ProcessorSpec:
@@ -89,7 +86,7 @@ def build_descriptions(
     descriptions: dict[int, dict[str, Any]] = {}
     processors: dict[int, ProcessorSpec] = {}
     missions: dict[int, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, _CHUNK):
         rows = session.execute(
             select(JobStep, Job, ProcessingOrder, ConfiguredProcessor)
             .join(Job, JobStep.job_id == Job.id)
@@ -141,7 +138,7 @@ def _inputs(
     product type (sorted), each product once."""
     result: dict[int, tuple[JobStepInput, ...]] = {}
     link = product_query_satisfying_product
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, _CHUNK):
         rows = session.execute(
             select(
                 ProductQuery.job_step_id,
@@ -190,7 +187,7 @@ def _outputs(
     result: dict[int, list[JobStepOutput]] = defaultdict(list)
     spacecraft = aliased(Spacecraft)
     plugins: dict[str, MissionPlugin] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, _CHUNK):
         rows = session.execute(
             select(
                 Product.job_step_id,

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from productionplanner.lifecycle import derive_failure_flags
+from proseo.db.bulk import chunks
 from proseo.enums import JobState, JobStepState, OrderState
 from proseo.model import Job, JobStep, ProcessingOrder, transition
 from proseo.model.states import bulk_transition
@@ -56,7 +57,7 @@ def roll_up(
     only = None if job_ids is None else sorted(set(job_ids))
     steps: dict[int, Counter[JobStepState]] = defaultdict(Counter)
     jobs: dict[int, JobState] = {}
-    for chunk in _chunks(only) if only is not None else [None]:
+    for chunk in chunks(only, _CHUNK) if only is not None else [None]:
         in_scope = Job.processing_order_id.in_(ids) if chunk is None else Job.id.in_(chunk)
         for job_id, step_state, count in session.execute(
             select(JobStep.job_id, JobStep.state, func.count())
@@ -77,7 +78,7 @@ def roll_up(
         if path:
             moves[(job_state, path)].append(job_id)
     for (first, path), members in moves.items():
-        for chunk in _chunks(members):
+        for chunk in chunks(members, _CHUNK):
             source = first
             for target, reason in path:
                 bulk_transition(
@@ -115,10 +116,7 @@ def roll_up(
 
 
 _CHUNK = 5000
-
-
-def _chunks(ids: list[int]) -> list[list[int]]:
-    return [ids[k : k + _CHUNK] for k in range(0, len(ids), _CHUNK)]
+"""Jobs per statement."""
 
 
 def _job_moves(state: JobState, steps: Counter[JobStepState]) -> tuple[tuple[JobState, str], ...]:

@@ -93,24 +93,34 @@ def _greatest(a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int
     return case((a > b, a), else_=b)
 
 
-def longest_validity_us(session: Session | Connection, product_class_id: int) -> int:
-    """The longest validity (sensing stop - start) of any product of the class, in
-    microseconds (0 for an empty class): how far before a window a product may start and
-    still reach into it. One probe of the index ``ix_product_class_length``, so it costs the
-    same whatever the size of the class (it was a scan of the class, which made each
-    campaign batch slower than the one before). An upper bound over the whole class,
-    superseded products and those without files included: a wider reach only fetches more
-    candidates, never fewer."""
+def longest_us(
+    session: Session | Connection, start: Any, stop: Any, *where: ColumnElement[bool]
+) -> int:
+    """The longest ``stop - start`` of the rows matching ``where``, in microseconds (0 when
+    none): one probe of an index on (..., :class:`~proseo.db.functions.sensing_length`), so
+    it costs the same however many rows there are."""
     row = session.execute(
-        select(Product.sensing_start, Product.sensing_stop)
-        .where(Product.product_class_id == product_class_id)
-        .order_by(sensing_length(Product.sensing_start, Product.sensing_stop).desc())
-        .limit(1)
+        select(start, stop).where(*where).order_by(sensing_length(start, stop).desc()).limit(1)
     ).first()
     if row is None:
         return 0
-    start, stop = row
-    return max(0, (stop - start) // timedelta(microseconds=1))
+    length: timedelta = row[1] - row[0]
+    return max(0, length // timedelta(microseconds=1))
+
+
+def longest_validity_us(session: Session | Connection, product_class_id: int) -> int:
+    """The longest validity (sensing stop - start) of any product of the class, in
+    microseconds (0 for an empty class): how far before a window a product may start and
+    still reach into it. One probe of ``ix_product_class_length`` (it was a scan of the
+    class, which made each campaign batch slower than the one before). An upper bound over
+    the whole class, superseded products and those without files included: a wider reach only
+    fetches more candidates, never fewer."""
+    return longest_us(
+        session,
+        Product.sensing_start,
+        Product.sensing_stop,
+        Product.product_class_id == product_class_id,
+    )
 
 
 def product_conditions(

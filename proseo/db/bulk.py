@@ -269,6 +269,12 @@ COPY_BATCH = 2_000
 """Rows per batch of lines handed to ``COPY``."""
 
 
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in slices of at most ``size``: ids for ``IN (...)`` lists of bounded length."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def _batches(
     format: _CopyFormat, rows: Iterable[Sequence[Any]], counted: list[int]
 ) -> Iterator[str]:
