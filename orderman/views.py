@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from proseo.enums import OrderState
 from proseo.errors import NotFoundError
 from proseo.model import (
     Job,
@@ -105,11 +106,16 @@ def _window(start: datetime, stop: datetime) -> str:
 
 
 def list_orders(
-    session: Session, mission: str | None = None, order_id: int | None = None
+    session: Session,
+    mission: str | None = None,
+    order_id: int | None = None,
+    *,
+    order_ids: list[int] | None = None,
 ) -> list[OrderRow]:
-    """Orders (all, of a mission, or the one with ``order_id``), newest first, with job and
-    job step counts."""
-    scope = [] if order_id is None else [Job.processing_order_id == order_id]
+    """Orders (all, of a mission, the one with ``order_id`` or those of ``order_ids``), newest
+    first, with job and job step counts."""
+    ids = order_ids if order_ids is not None else None if order_id is None else [order_id]
+    scope = [] if ids is None else [Job.processing_order_id.in_(ids)]
     jobs = (
         select(Job.processing_order_id, func.count(Job.id).label("n"))
         .where(*scope)
@@ -133,8 +139,8 @@ def list_orders(
     )
     if mission:
         query = query.where(Mission.code == mission)
-    if order_id is not None:
-        query = query.where(ProcessingOrder.id == order_id)
+    if ids is not None:
+        query = query.where(ProcessingOrder.id.in_(ids))
     return [
         OrderRow(
             id=o.id,
@@ -152,6 +158,47 @@ def list_orders(
     ]
 
 
+def order_page(
+    session: Session,
+    *,
+    mission: str | None = None,
+    states: list[OrderState] | None = None,
+    product_type: str | None = None,
+    identifier: str | None = None,
+    sensing_from: datetime | None = None,
+    sensing_to: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[OrderRow]:
+    """One page of orders, newest first (keyset paging: ``before_id`` is the last id shown),
+    filtered by mission, states, a requested product type, a part of the identifier (case
+    blind) and the window meeting ``[sensing_from, sensing_to)`` (UTC); job and job step
+    counts only for the page's orders, so a page costs the same however many orders exist.
+    """
+    query = select(ProcessingOrder.id).order_by(ProcessingOrder.id.desc()).limit(limit)
+    if mission:
+        query = query.where(
+            ProcessingOrder.mission_id
+            == select(Mission.id).where(Mission.code == mission).scalar_subquery()
+        )
+    if states:
+        query = query.where(ProcessingOrder.state.in_(states))
+    if product_type:
+        query = query.where(
+            ProcessingOrder.requested_product_classes.any(ProductClass.product_type == product_type)
+        )
+    if identifier:
+        query = query.where(func.lower(ProcessingOrder.identifier).contains(identifier.lower()))
+    if sensing_from is not None:
+        query = query.where(ProcessingOrder.stop_time > sensing_from)
+    if sensing_to is not None:
+        query = query.where(ProcessingOrder.start_time < sensing_to)
+    if before_id is not None:
+        query = query.where(ProcessingOrder.id < before_id)
+    ids = list(session.scalars(query))
+    return list_orders(session, order_ids=ids) if ids else []
+
+
 def order_view(session: Session, order_id: int, *, limit: int = 200) -> OrderView:
     """An order with up to ``limit`` job steps. :raises NotFoundError: for an unknown id."""
     rows = list_orders(session, order_id=order_id)
@@ -167,14 +214,18 @@ def order_view(session: Session, order_id: int, *, limit: int = 200) -> OrderVie
             .group_by(JobStep.state)
         ).all()
     )
+    of_order = ProductQuery.job_step_id.in_(
+        select(JobStep.id).join(Job).where(Job.processing_order_id == order_id)
+    )
     unsatisfied = (
         select(ProductQuery.job_step_id, func.count(ProductQuery.id).label("open"))
-        .where(ProductQuery.is_mandatory.is_(True), ProductQuery.is_satisfied.is_(False))
+        .where(of_order, ProductQuery.is_mandatory.is_(True), ProductQuery.is_satisfied.is_(False))
         .group_by(ProductQuery.job_step_id)
         .subquery()
     )
     total = (
         select(ProductQuery.job_step_id, func.count(ProductQuery.id).label("all"))
+        .where(of_order)
         .group_by(ProductQuery.job_step_id)
         .subquery()
     )
@@ -369,3 +420,67 @@ def order_jobs(session: Session, order_id: int) -> list[JobRow]:
         )
         for job in jobs
     ]
+
+
+class GraphNode(BaseModel):
+    """One product class of an order's plan: its job steps by state, the classes its job
+    steps read (``inputs``; those made by the plan and those taken from the catalogue) and
+    its depth (0 for classes read from the catalogue only; each class one more than the
+    deepest class of the plan it reads)."""
+
+    product_type: str
+    level: int
+    produced: bool
+    steps_by_state: dict[str, int]
+    inputs: list[str]
+
+
+def plan_graph(session: Session, order_id: int) -> list[GraphNode]:
+    """The plan of an order as a graph of product classes (L3 <- L2 <- L1 <- L0 + AUX), from
+    two grouped reads whatever the order's size; ordered by level, then product type."""
+    steps = select(JobStep.id).join(Job).where(Job.processing_order_id == order_id)
+    made = ProductClass.product_type
+    counts: dict[str, dict[str, int]] = {}
+    for product_type, state, count in session.execute(
+        select(made, JobStep.state, func.count(JobStep.id))
+        .join(Product, Product.product_class_id == ProductClass.id)
+        .join(JobStep, Product.job_step_id == JobStep.id)
+        .where(JobStep.id.in_(steps), Product.enclosing_product_id.is_(None))
+        .group_by(made, JobStep.state)
+    ):
+        counts.setdefault(product_type, {})[state.value] = count
+    read = ProductClass.__table__.alias("read_class")
+    edges: dict[str, set[str]] = {}
+    for product_type, source in session.execute(
+        select(made, read.c.product_type)
+        .join(Product, Product.product_class_id == ProductClass.id)
+        .join(ProductQuery, ProductQuery.job_step_id == Product.job_step_id)
+        .join(read, read.c.id == ProductQuery.requested_product_class_id)
+        .where(Product.job_step_id.in_(steps), Product.enclosing_product_id.is_(None))
+        .distinct()
+    ):
+        edges.setdefault(product_type, set()).add(source)
+    levels: dict[str, int] = {}
+
+    def level(product_type: str, seen: frozenset[str]) -> int:
+        if product_type in levels:
+            return levels[product_type]
+        if product_type not in counts or product_type in seen:
+            return 0
+        inputs = edges.get(product_type, set())
+        depth = 1 + max((level(i, seen | {product_type}) for i in inputs), default=0)
+        levels[product_type] = depth
+        return depth
+
+    types = set(counts) | {source for sources in edges.values() for source in sources}
+    nodes = [
+        GraphNode(
+            product_type=t,
+            level=level(t, frozenset()),
+            produced=t in counts,
+            steps_by_state=counts.get(t, {}),
+            inputs=sorted(edges.get(t, set())),
+        )
+        for t in types
+    ]
+    return sorted(nodes, key=lambda n: (n.level, n.product_type))

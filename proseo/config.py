@@ -55,7 +55,10 @@ class SecuritySettings(BaseModel):
 
     ``max_failed_logins`` wrong passwords in a row lock an account for ``lockout_s``
     seconds; ``password_lifetime_days`` (0: never) sets when a new password expires;
-    ``token_lifetime_days`` is the default lifetime of API tokens; ``max_upload_bytes``
+    ``token_lifetime_days`` is the default lifetime of API tokens; ``web_session_hours``
+    how long a web GUI login lasts (its cookie holds a token of that lifetime);
+    ``web_secure_cookie`` marks that cookie ``Secure`` (set it when the GUI is served over
+    HTTPS, e.g. behind a TLS proxy); ``max_upload_bytes``
     caps one uploaded file; ``secret_key`` is a Fernet key (URL-safe base64 of 32 bytes)
     that seals secret facility settings in the database; without it the key is kept in
     ``secret_key_file`` (default ``<data_dir>/secret.key``, created with mode 0600).
@@ -66,6 +69,8 @@ class SecuritySettings(BaseModel):
     lockout_s: int = Field(default=900, ge=0)
     password_lifetime_days: int = Field(default=0, ge=0)
     token_lifetime_days: int = Field(default=90, ge=1)
+    web_session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    web_secure_cookie: bool = False
     max_upload_bytes: int = Field(default=20 * 1024**3, gt=0)
     secret_key: SecretStr | None = None
     secret_key_file: Path | None = None

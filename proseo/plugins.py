@@ -93,6 +93,10 @@ class MissionPlugin(ABC):
         text; empty when the mission has none for ``product_type``."""
         return {}
 
+    def makes_quicklook(self, product_type: str) -> bool:
+        """Whether :meth:`quicklook` makes one for ``product_type`` (the GUI shows it then)."""
+        return False
+
     def quicklook(self, product_type: str, path: Path, png_path: Path) -> bool:
         """Write a PNG quicklook of the product file at ``path`` to ``png_path``; returns
         False when the mission makes none for ``product_type``."""

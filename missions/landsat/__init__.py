@@ -143,6 +143,12 @@ class LandsatMission(MissionPlugin):
 
         return ndvi_statistics(path) if product_type in NDVI_TYPES else {}
 
+    def makes_quicklook(self, product_type: str) -> bool:
+        """The NDVI products have a quicklook."""
+        from missions.landsat.quicklook import NDVI_TYPES
+
+        return product_type in NDVI_TYPES
+
     def quicklook(self, product_type: str, path: Path, png_path: Path) -> bool:
         """A palette PNG (brown - yellow - green) of the NDVI products."""
         from missions.landsat.quicklook import NDVI_TYPES, write_quicklook

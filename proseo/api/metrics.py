@@ -18,29 +18,18 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
+from orderman.monitoring import facility_capacities, job_step_counts, order_counts
 from proseo.db import Database
-from proseo.enums import JobStepState
 from proseo.metrics import HTTP_DURATION, HTTP_REQUESTS, REGISTRY
-from proseo.model import Job, JobStep, Mission, ProcessingFacility, ProcessingOrder
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STEP_STATES = [
-    JobStepState.PLANNED,
-    JobStepState.WAITING_INPUT,
-    JobStepState.READY,
-    JobStepState.RUNNING,
-    JobStepState.FAILED,
-]
-"""Job step states counted at each scrape (COMPLETED and CLOSED only grow: their rate is
-``proseo_job_steps_finished_total``)."""
-
 
 class DatabaseCollector(Collector):
-    """Gauges read from the database at each scrape: ``proseo_job_steps`` (facility, state;
-    the states of :data:`ACTIVE_STEP_STATES`), ``proseo_orders`` (mission, state) and
+    """Gauges read from the database at each scrape (:mod:`orderman.monitoring`):
+    ``proseo_job_steps`` (facility, state; the states of ``ACTIVE_STEP_STATES``),
+    ``proseo_orders`` (mission, state) and
     ``proseo_facility_capacity`` (facility: ``max_job_steps``). A failing read is logged and
     yields no samples (the scrape still answers, with ``proseo_database_up`` 0)."""
 
@@ -65,28 +54,12 @@ class DatabaseCollector(Collector):
         up = GaugeMetricFamily("proseo_database_up", "1 when the scrape could read the database.")
         try:
             with self.database.transaction() as session:
-                for facility, state, count in session.execute(
-                    select(ProcessingFacility.name, JobStep.state, func.count(JobStep.id))
-                    .join(Job, JobStep.job_id == Job.id)
-                    .join(ProcessingFacility, Job.processing_facility_id == ProcessingFacility.id)
-                    .where(JobStep.state.in_(ACTIVE_STEP_STATES))
-                    .group_by(ProcessingFacility.name, JobStep.state)
-                ):
-                    steps.add_metric([facility, state.value], count)
-                for mission, order_state, count in session.execute(
-                    select(Mission.code, ProcessingOrder.state, func.count(ProcessingOrder.id))
-                    .join(Mission, ProcessingOrder.mission_id == Mission.id)
-                    .group_by(Mission.code, ProcessingOrder.state)
-                ):
-                    orders.add_metric([mission, order_state.value], count)
-                for name, facility_state, most in session.execute(
-                    select(
-                        ProcessingFacility.name,
-                        ProcessingFacility.state,
-                        ProcessingFacility.max_job_steps,
-                    )
-                ):
-                    capacity.add_metric([name, facility_state.value], most)
+                for facility, state, count in job_step_counts(session):
+                    steps.add_metric([facility, state], count)
+                for mission, order_state, count in order_counts(session):
+                    orders.add_metric([mission, order_state], count)
+                for name, facility_state, most in facility_capacities(session):
+                    capacity.add_metric([name, facility_state], most)
             up.add_metric([], 1)
         except Exception as error:  # a scrape must answer; the reason goes to the log
             log.warning("metrics: reading the database failed: %s", error)

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
+from proseo.catalogue.facilities import get_facility
+from proseo.config import Settings
+from proseo.db import Database
 from proseo.enums import Visibility
 from proseo.errors import InvalidInputError, NotFoundError
 from proseo.model import (
     Job,
     JobStep,
     Mission,
+    Orbit,
     ProcessingOrder,
     Product,
     ProductClass,
@@ -23,6 +28,7 @@ from proseo.model import (
     ProductQuery,
 )
 from proseo.model.order import product_query_satisfying_product
+from proseo.storage.factory import facility_storage
 
 MAX_PAGE = 10_000
 
@@ -107,10 +113,20 @@ def list_products(
     offset: int = 0,
     limit: int = 100,
     visibilities: Collection[Visibility] | None = None,
+    file_class: str | None = None,
+    orbit: int | None = None,
+    before: tuple[datetime, int] | None = None,
+    count: bool = True,
 ) -> ProductPage:
     """Products (newest sensing first) of a mission and product type whose sensing interval
     intersects ``[sensing_from, sensing_to)`` (UTC), ``limit`` from ``offset``; only of
-    product classes with one of ``visibilities`` when given (a reader's rights).
+    product classes with one of ``visibilities`` when given (a reader's rights), of
+    ``file_class`` and of orbit number ``orbit`` when given.
+
+    Keyset paging (the web GUI): ``before`` = (sensing start, id) of the last row shown
+    gives the rows after it in the same order without skipping ``offset`` rows; with
+    ``count=False`` no total is counted (``total`` is then -1), so a page costs the same
+    however many products match.
 
     :raises InvalidInputError: for a negative offset, a limit outside 1..10000, a time
         without a time zone, or ``sensing_to`` before ``sensing_from``.
@@ -137,13 +153,21 @@ def list_products(
         conditions.append(Product.product_files.any())
     if visibilities is not None:
         conditions.append(ProductClass.visibility.in_(list(visibilities)))
+    if file_class:
+        conditions.append(Product.file_class == file_class)
+    if orbit is not None:
+        conditions.append(Product.orbit_id.in_(select(Orbit.id).where(Orbit.orbit_number == orbit)))
+    if before is not None:
+        conditions.append(tuple_(Product.sensing_start, Product.id) < tuple_(*before))
     base = (
         select(Product.id)
         .join(ProductClass, Product.product_class_id == ProductClass.id)
         .join(Mission, ProductClass.mission_id == Mission.id)
         .where(*conditions)
     )
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    total = (
+        (session.scalar(select(func.count()).select_from(base.subquery())) or 0) if count else -1
+    )
     rows = session.execute(
         select(Product, Mission.code)
         .join(ProductClass, Product.product_class_id == ProductClass.id)
@@ -241,3 +265,49 @@ def product_view(session: Session, product_id: int) -> ProductView:
         configured_processor=processor,
         inputs=inputs,
     )
+
+
+def used_by(session: Session, product_id: int, limit: int = 100) -> list[ProductRow]:
+    """The lineage forwards: products made by job steps that used product ``product_id``
+    (one of their product queries is satisfied by it), at most ``limit``, by id."""
+    link = product_query_satisfying_product
+    steps = (
+        select(ProductQuery.job_step_id)
+        .join(link, link.c.product_query_id == ProductQuery.id)
+        .where(link.c.product_id == product_id)
+    )
+    rows = session.execute(
+        select(Product, Mission.code)
+        .join(ProductClass, Product.product_class_id == ProductClass.id)
+        .join(Mission, ProductClass.mission_id == Mission.id)
+        .where(Product.job_step_id.in_(steps), Product.enclosing_product_id.is_(None))
+        .options(selectinload(Product.product_files), selectinload(Product.product_class))
+        .order_by(Product.id)
+        .limit(limit)
+    ).all()
+    return [_row(p, code) for p, code in rows]
+
+
+def fetch_product_file(
+    database: Database, settings: Settings, product_id: int, target: Path
+) -> tuple[str, str, Path]:
+    """Copy the main file of product ``product_id`` (at the default facility) from storage
+    into folder ``target``.
+
+    :returns: mission code, product type and the local path.
+    :raises NotFoundError: when the product does not exist or has no file there.
+    """
+    with database.transaction() as session:
+        product = get_product(session, product_id)
+        facility = get_facility(session, None)
+        file = next(
+            (f for f in product.product_files if f.processing_facility_id == facility.id), None
+        )
+        if file is None:
+            raise NotFoundError(f"product {product_id} has no file at facility {facility.name}")
+        mission = session.get_one(Mission, product.product_class.mission_id).code
+        product_type = product.product_class.product_type
+        key = f"{file.file_path}/{file.product_file_name}"
+        storage = facility_storage(facility, settings)
+        name = file.product_file_name
+    return mission, product_type, storage.get(key, target / name)

@@ -205,13 +205,14 @@ def serve(
         "127.0.0.1", "--metrics-host", help="Address of the metrics port."
     ),
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs) on the configured database."""
+    """Serve the operator web GUI (at /) and the REST API (under /api/v1, OpenAPI at /docs)
+    on the configured database."""
     import uvicorn
 
-    from proseo.api.app import create_app
+    from proseo.gui.app import create_web_app
 
     settings = ctx.find_root().obj.settings
-    application = create_app(settings)
+    application = create_web_app(settings)
     if metrics_port:
         from proseo.api.metrics import start_metrics_server
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import typer
 
-from proseo.catalogue.facilities import get_facility
 from proseo.catalogue.products import (
     ProductPage,
     ProductView,
-    get_product,
+    fetch_product_file,
     list_products,
     product_view,
 )
@@ -26,12 +25,8 @@ from proseo.cli.output import (
     render,
     render_fields,
 )
-from proseo.config import Settings
-from proseo.db import Database
-from proseo.errors import InvalidInputError, NotFoundError
-from proseo.model import Mission
+from proseo.errors import InvalidInputError
 from proseo.plugins import get_mission_plugin
-from proseo.storage.factory import facility_storage
 
 app = typer.Typer(help="Products in the catalogue.", no_args_is_help=True)
 console = make_console()
@@ -100,31 +95,6 @@ def product_list(
         fmt,
         title=f"Products {offset + 1}-{offset + len(page.products)} of {page.total}",
     )
-
-
-def fetch_product_file(
-    database: Database, settings: Settings, product_id: int, target: Path
-) -> tuple[str, str, Path]:
-    """Copy the main file of product ``product_id`` (at the default facility) from storage
-    into folder ``target``.
-
-    :returns: mission code, product type and the local path.
-    :raises NotFoundError: when the product does not exist or has no file there.
-    """
-    with database.transaction() as session:
-        product = get_product(session, product_id)
-        facility = get_facility(session, None)
-        file = next(
-            (f for f in product.product_files if f.processing_facility_id == facility.id), None
-        )
-        if file is None:
-            raise NotFoundError(f"product {product_id} has no file at facility {facility.name}")
-        mission = session.get_one(Mission, product.product_class.mission_id).code
-        product_type = product.product_class.product_type
-        key = f"{file.file_path}/{file.product_file_name}"
-        storage = facility_storage(facility, settings)
-        name = file.product_file_name
-    return mission, product_type, storage.get(key, target / name)
 
 
 @app.command("show")

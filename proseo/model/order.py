@@ -230,7 +230,10 @@ class JobStep(Base):
     """
 
     __tablename__ = "job_step"
-    __table_args__ = (Index("ix_job_step_state_priority", "state", "priority"),)
+    __table_args__ = (
+        Index("ix_job_step_state_priority", "state", "priority"),
+        Index("ix_job_step_completion", "processing_completion_time"),
+    )
 
     id: Mapped[int] = pk()
     job_id: Mapped[int] = fk("job.id", ondelete="CASCADE", index=True)

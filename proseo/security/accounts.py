@@ -260,9 +260,10 @@ def _digest(secret: str) -> str:
 
 
 def create_token(
-    session: Session, user: User, name: str, lifetime_days: int
+    session: Session, user: User, name: str, lifetime_days: float
 ) -> tuple[ApiToken, str]:
-    """A new API token of ``user`` valid ``lifetime_days`` days.
+    """A new API token of ``user`` valid ``lifetime_days`` days (a fraction for hours: the web
+    GUI's session is such a token).
 
     :returns: the stored token and its secret (shown once; only its digest is kept).
     """
@@ -304,6 +305,16 @@ def authenticate_token(session: Session, secret: str) -> Principal:
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = now
     return principal_of(session, token.user)
+
+
+def revoke_token_secret(session: Session, secret: str) -> bool:
+    """Revoke the token whose secret is ``secret`` (a web GUI logout); ``False`` when there is
+    no such unrevoked token (nothing to do: logging out twice is no error)."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_digest == _digest(secret)))
+    if token is None or token.revoked_at is not None:
+        return False
+    token.revoked_at = utc_now()
+    return True
 
 
 def revoke_token(session: Session, token_id: int, principal: Principal) -> ApiToken:
