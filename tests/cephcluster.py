@@ -37,10 +37,23 @@ def _install() -> None:
     if os.geteuid() != 0:
         raise CephUnavailable("Ceph is not installed and installing it needs root")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+    install = [
+        "apt-get",
+        "-o",
+        "DPkg::Lock::Timeout=600",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        *PACKAGES,
+    ]
     result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+        subprocess.run(
+            ["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"],
+            env=env,
+            capture_output=True,
+            check=False,
+        )
         result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise CephUnavailable(f"apt-get install {' '.join(PACKAGES)} failed: {result.stderr}")
