@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from proseo.enums import OrderState
+from proseo.enums import JobStepState, OrderState
 from proseo.errors import NotFoundError
 from proseo.model import (
     Job,
@@ -199,8 +199,18 @@ def order_page(
     return list_orders(session, order_ids=ids) if ids else []
 
 
-def order_view(session: Session, order_id: int, *, limit: int = 200) -> OrderView:
-    """An order with up to ``limit`` job steps. :raises NotFoundError: for an unknown id."""
+def order_view(
+    session: Session,
+    order_id: int,
+    *,
+    limit: int = 200,
+    offset: int = 0,
+    state: JobStepState | None = None,
+) -> OrderView:
+    """An order with up to ``limit`` job steps from ``offset`` (in job window order), only
+    those in ``state`` when given; ``limit=0`` reads no job step rows, only the counts.
+
+    :raises NotFoundError: for an unknown id."""
     rows = list_orders(session, order_id=order_id)
     if not rows:
         raise NotFoundError(f"no processing order with id {order_id}")
@@ -229,29 +239,40 @@ def order_view(session: Session, order_id: int, *, limit: int = 200) -> OrderVie
         .group_by(ProductQuery.job_step_id)
         .subquery()
     )
-    detail = session.execute(
-        select(
-            JobStep.id,
-            Job.id,
-            Job.start_time,
-            Job.stop_time,
-            ProductClass.product_type,
-            JobStep.state,
-            unsatisfied.c.open,
-            total.c.all,
-            JobStep.attempt,
-            JobStep.processing_start_time,
-            JobStep.processing_completion_time,
-        )
-        .join(Job, JobStep.job_id == Job.id)
-        .join(Product, (Product.job_step_id == JobStep.id) & Product.enclosing_product_id.is_(None))
-        .join(ProductClass, Product.product_class_id == ProductClass.id)
-        .outerjoin(unsatisfied, unsatisfied.c.job_step_id == JobStep.id)
-        .outerjoin(total, total.c.job_step_id == JobStep.id)
-        .where(Job.processing_order_id == order_id)
-        .order_by(Job.start_time, JobStep.id)
-        .limit(limit)
-    ).all()
+    detail = (
+        []
+        if limit == 0
+        else session.execute(
+            select(
+                JobStep.id,
+                Job.id,
+                Job.start_time,
+                Job.stop_time,
+                ProductClass.product_type,
+                JobStep.state,
+                unsatisfied.c.open,
+                total.c.all,
+                JobStep.attempt,
+                JobStep.processing_start_time,
+                JobStep.processing_completion_time,
+            )
+            .join(Job, JobStep.job_id == Job.id)
+            .join(
+                Product,
+                (Product.job_step_id == JobStep.id) & Product.enclosing_product_id.is_(None),
+            )
+            .join(ProductClass, Product.product_class_id == ProductClass.id)
+            .outerjoin(unsatisfied, unsatisfied.c.job_step_id == JobStep.id)
+            .outerjoin(total, total.c.job_step_id == JobStep.id)
+            .where(
+                Job.processing_order_id == order_id,
+                *([] if state is None else [JobStep.state == state]),
+            )
+            .order_by(Job.start_time, JobStep.id)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    )
     return OrderView(
         **rows[0].model_dump(),
         state_message=order.state_message,
@@ -387,27 +408,37 @@ class JobRow(BaseModel):
     steps_by_state: dict[str, int]
 
 
-def order_jobs(session: Session, order_id: int) -> list[JobRow]:
-    """The jobs of an order in window order, with their job steps counted by state.
+def order_jobs(
+    session: Session, order_id: int, *, limit: int | None = None, offset: int = 0
+) -> list[JobRow]:
+    """The jobs of an order in window order (``limit`` of them from ``offset``, or all), with
+    their job steps counted by state.
 
     :raises NotFoundError: for an unknown order id.
     """
     if session.get(ProcessingOrder, order_id) is None:
         raise NotFoundError(f"no processing order with id {order_id}")
-    counts: dict[int, dict[str, int]] = {}
-    for job_id, state, count in session.execute(
-        select(JobStep.job_id, JobStep.state, func.count(JobStep.id))
-        .join(Job)
-        .where(Job.processing_order_id == order_id)
-        .group_by(JobStep.job_id, JobStep.state)
-    ):
-        counts.setdefault(job_id, {})[state.value] = count
     jobs = session.scalars(
         select(Job)
         .where(Job.processing_order_id == order_id)
         .options(selectinload(Job.orbit), selectinload(Job.processing_facility))
         .order_by(Job.start_time, Job.id)
+        .offset(offset)
+        .limit(limit)
     ).all()
+    counts: dict[int, dict[str, int]] = {}
+    for job_id, state, count in session.execute(
+        select(JobStep.job_id, JobStep.state, func.count(JobStep.id))
+        .where(
+            JobStep.job_id.in_(
+                select(Job.id).where(Job.processing_order_id == order_id)
+                if limit is None
+                else [job.id for job in jobs]
+            )
+        )
+        .group_by(JobStep.job_id, JobStep.state)
+    ):
+        counts.setdefault(job_id, {})[state.value] = count
     return [
         JobRow(
             id=job.id,

@@ -166,6 +166,15 @@ def test_every_page_renders(tst_settings: Settings, tst: Database) -> None:
     assert 'data-action="suspend"' in order
     assert 'data-action="approve"' not in order
     assert 'data-action="release"' not in order
+    def listed_states(page: str) -> set[str]:
+        table = page[page.index('id="job-steps"') :]
+        table = table[: table.index("</table>")]
+        return set(re.findall(r'class="state state-(\w+)"', table))
+
+    assert listed_states(order) == {"READY", "WAITING_INPUT"}  # L1B ready, L2 waits for it
+    assert listed_states(client.get(f"/orders/{order_id}?step_state=READY").text) == {"READY"}
+    assert client.get(f"/orders/{order_id}?step_state=BOGUS").status_code == 422
+    assert client.get(f"/orders/{order_id}?steps_from=-1").status_code == 422
     assert client.get("/orders?state=BOGUS").status_code == 422
     assert "sensing_from" in client.get("/products?sensing_from=yesterday").text
     assert client.get("/orders/999999").status_code == 404

@@ -31,7 +31,7 @@ from orderman.templates import get_template, list_templates, order_spec
 from orderman.triggers import list_triggers
 from orderman.views import job_step_view, order_jobs, order_page, order_view, plan_graph
 from proseo.catalogue.views import list_product_classes
-from proseo.enums import OrderState, UserRole
+from proseo.enums import JobStepState, OrderState, UserRole
 from proseo.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -449,14 +449,40 @@ def _history(session: Any, order_id: int) -> list[Any]:
     )
 
 
+JOBS_PAGE = 100
+"""Jobs shown per page of an order."""
+
+STEPS_PAGE = 200
+"""Job steps shown per page of an order."""
+
+
 @router.get("/orders/{order_id}")
-def order_page_view(request: Request, user: User, order_id: int) -> HTMLResponse:
+def order_page_view(
+    request: Request,
+    user: User,
+    order_id: int,
+    step_state: str | None = None,
+    steps_from: int = 0,
+    jobs_from: int = 0,
+) -> HTMLResponse:
     """An order: its state and progress (refreshing itself), actions, the plan's dependency
-    graph, jobs and job steps, and its state history."""
+    graph, jobs and job steps (paged; job steps filtered by state), and its state history."""
     context = _order_context(request, user, order_id)
+    state = None
+    if step_state:
+        try:
+            state = JobStepState(step_state)
+        except ValueError:
+            raise InvalidInputError(
+                "step_state", step_state, f"expected one of {', '.join(JobStepState)}"
+            ) from None
+    if steps_from < 0 or jobs_from < 0:
+        raise InvalidInputError("steps_from", min(steps_from, jobs_from), "must not be negative")
     with request.app.state.database.transaction() as session:
-        jobs = order_jobs(session, order_id)[:500]
-        steps = order_view(session, order_id, limit=500).job_steps_detail
+        jobs = order_jobs(session, order_id, limit=JOBS_PAGE, offset=jobs_from)
+        steps = order_view(
+            session, order_id, limit=STEPS_PAGE, offset=steps_from, state=state
+        ).job_steps_detail
         graph = plan_graph(session, order_id)
     levels: dict[int, list[Any]] = {}
     for node in graph:
@@ -468,6 +494,12 @@ def order_page_view(request: Request, user: User, order_id: int) -> HTMLResponse
         jobs=jobs,
         steps=steps,
         levels=[levels[k] for k in sorted(levels)],
+        step_state=step_state or "",
+        step_states=[s.value for s in JobStepState],
+        steps_from=steps_from,
+        jobs_from=jobs_from,
+        steps_page=STEPS_PAGE,
+        jobs_page=JOBS_PAGE,
         **context,
     )
 
