@@ -224,25 +224,41 @@ def order_view(
             .group_by(JobStep.state)
         ).all()
     )
-    of_order = ProductQuery.job_step_id.in_(
-        select(JobStep.id).join(Job).where(Job.processing_order_id == order_id)
+    page = list(
+        session.scalars(
+            select(JobStep.id)
+            .join(Job, JobStep.job_id == Job.id)
+            .where(
+                Job.processing_order_id == order_id,
+                *([] if state is None else [JobStep.state == state]),
+            )
+            .order_by(Job.start_time, JobStep.id)
+            .offset(offset)
+            .limit(limit)
+        )
     )
-    unsatisfied = (
-        select(ProductQuery.job_step_id, func.count(ProductQuery.id).label("open"))
-        .where(of_order, ProductQuery.is_mandatory.is_(True), ProductQuery.is_satisfied.is_(False))
-        .group_by(ProductQuery.job_step_id)
-        .subquery()
-    )
-    total = (
-        select(ProductQuery.job_step_id, func.count(ProductQuery.id).label("all"))
-        .where(of_order)
-        .group_by(ProductQuery.job_step_id)
-        .subquery()
-    )
+    open_queries: dict[int, int] = {}
+    all_queries: dict[int, int] = {}
+    for step_id, mandatory, satisfied, count in session.execute(
+        select(
+            ProductQuery.job_step_id,
+            ProductQuery.is_mandatory,
+            ProductQuery.is_satisfied,
+            func.count(ProductQuery.id),
+        )
+        .where(ProductQuery.job_step_id.in_(page))
+        .group_by(ProductQuery.job_step_id, ProductQuery.is_mandatory, ProductQuery.is_satisfied)
+    ):
+        all_queries[step_id] = all_queries.get(step_id, 0) + count
+        if mandatory and not satisfied:
+            open_queries[step_id] = open_queries.get(step_id, 0) + count
+
+    def satisfied_of(step_id: int) -> str:
+        queries = all_queries.get(step_id, 0)
+        return f"{queries - open_queries.get(step_id, 0)}/{queries}"
+
     detail = (
-        []
-        if limit == 0
-        else session.execute(
+        session.execute(
             select(
                 JobStep.id,
                 Job.id,
@@ -250,8 +266,6 @@ def order_view(
                 Job.stop_time,
                 ProductClass.product_type,
                 JobStep.state,
-                unsatisfied.c.open,
-                total.c.all,
                 JobStep.attempt,
                 JobStep.processing_start_time,
                 JobStep.processing_completion_time,
@@ -262,16 +276,11 @@ def order_view(
                 (Product.job_step_id == JobStep.id) & Product.enclosing_product_id.is_(None),
             )
             .join(ProductClass, Product.product_class_id == ProductClass.id)
-            .outerjoin(unsatisfied, unsatisfied.c.job_step_id == JobStep.id)
-            .outerjoin(total, total.c.job_step_id == JobStep.id)
-            .where(
-                Job.processing_order_id == order_id,
-                *([] if state is None else [JobStep.state == state]),
-            )
+            .where(JobStep.id.in_(page))
             .order_by(Job.start_time, JobStep.id)
-            .offset(offset)
-            .limit(limit)
         ).all()
+        if page
+        else []
     )
     return OrderView(
         **rows[0].model_dump(),
@@ -287,11 +296,11 @@ def order_view(
                 window=_window(start, stop),
                 output=ptype,
                 state=state.value,
-                inputs_satisfied=f"{(n_all or 0) - (n_open or 0)}/{n_all or 0}",
+                inputs_satisfied=satisfied_of(sid),
                 attempt=attempt,
                 duration_s=round((done - began).total_seconds(), 1) if began and done else None,
             )
-            for sid, jid, start, stop, ptype, state, n_open, n_all, attempt, began, done in detail
+            for sid, jid, start, stop, ptype, state, attempt, began, done in detail
         ],
     )
 

@@ -4,7 +4,8 @@
 # pickup folder into the catalogue; an order for the L3 maximum-NDVI composite is planned
 # backwards (L3_MAXNDVI <- L2_NDVI <- L2_TOA <- L1TP + DEM), released and run by the
 # dispatcher; every processor computes on the real pixels through the processor wrapper and
-# its Job Order File. Ends with a summary, the L3 statistics and a PNG quicklook.
+# its Job Order File. Ends with a summary, the L3 statistics and a PNG quicklook, and prints
+# the address of the operator web GUI and a login for it (`proseo serve` on the same data).
 # Run it again: nothing is produced twice (ingestion and planning reuse what exists).
 source "$(dirname "$0")/bootstrap.sh"
 export PROSEO_DATA_DIR="${PROSEO_DATA_DIR:-$ROOT/proseo-data}"
@@ -64,4 +65,19 @@ proseo product show "$L3" --stats --quicklook "$OUT/L3_MAXNDVI_quicklook.png"
 STATE=$(proseo order show "$ORDER" --format json | json_field "data[0]['state']")
 echo
 echo "order $ORDER ($IDENT): $STATE; L3 product $L3 and its quicklook are in $OUT"
+
+step "7. the operator web GUI on the demo's data"
+LOGIN="$OUT/gui-login.txt"
+if [ ! -s "$LOGIN" ] || ! proseo user list --format json | grep -q '"operator"'; then
+  PASSWORD=$(python -c "import secrets; print(secrets.token_urlsafe(12))")
+  proseo user delete operator >/dev/null 2>&1 || true
+  printf '%s\n' "$PASSWORD" | proseo user create operator --mission LANDSAT --password-stdin \
+    --role ORDER_READER --role ORDER_MGR --role ORDER_APPROVER --role ORDER_PLANNER \
+    --role PRODUCT_READER_ALL --role MISSION_READER --role PROCESSOR_READER \
+    --role FACILITY_READER
+  (umask 077; printf '%s\n' "$PASSWORD" > "$LOGIN")
+fi
+echo "Start the server on these data:  PROSEO_DATA_DIR=$PROSEO_DATA_DIR $ROOT/.venv/bin/proseo serve --dispatch-interval 2"
+echo "then open                        http://127.0.0.1:8080/"
+echo "and log in as                    operator / $(cat "$LOGIN")   (password kept in $LOGIN)"
 [ "$STATE" = "COMPLETED" ]

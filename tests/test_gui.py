@@ -5,6 +5,7 @@ page, order creation and actions through the same services as the API. The brows
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -166,6 +167,7 @@ def test_every_page_renders(tst_settings: Settings, tst: Database) -> None:
     assert 'data-action="suspend"' in order
     assert 'data-action="approve"' not in order
     assert 'data-action="release"' not in order
+
     def listed_states(page: str) -> set[str]:
         table = page[page.index('id="job-steps"') :]
         table = table[: table.index("</table>")]
@@ -371,3 +373,35 @@ def test_gui_pages_of_another_mission_are_refused(tst_settings: Settings, tst: D
     assert f'data-order="{order_id}"' not in client.get("/orders").text
     assert client.get("/missions/TST").status_code == 403
     assert "TST" not in re.sub(r"<nav.*?</nav>", "", client.get("/missions").text, flags=re.S)
+
+
+def test_every_gui_route_needs_a_session(tmp_path: Path) -> None:
+    """Each page and action declares the session dependency (an action: the CSRF-checked
+    form, which needs the session too); only the login form and its POST are open."""
+    from fastapi.routing import APIRoute
+
+    from proseo.api.routes import API_PREFIX
+    from proseo.config import load_settings
+    from proseo.gui.session import checked_form, web_user
+
+    def needs(dependant: Any) -> set[Any]:
+        found = {d.call for d in dependant.dependencies}
+        for d in dependant.dependencies:
+            found |= needs(d)
+        return found
+
+    app = create_web_app(load_settings(data_dir=tmp_path))
+    pages = [
+        r
+        for router in app.state.gui_routers
+        for r in router.routes
+        if isinstance(r, APIRoute) and not r.path.startswith(API_PREFIX)
+    ]
+    assert len(pages) >= 25
+    open_routes = sorted(
+        f"{sorted(r.methods)[0]} {r.path}" for r in pages if web_user not in needs(r.dependant)
+    )
+    assert open_routes == ["GET /login", "POST /login"]
+    posts = [r for r in pages if "POST" in r.methods and r.path != "/login"]
+    assert posts
+    assert [r.path for r in posts if checked_form not in needs(r.dependant)] == []

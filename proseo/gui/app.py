@@ -44,7 +44,8 @@ def create_web_app(settings: Settings, database: Database | None = None) -> Fast
 
     app = create_app(settings, database)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for router in (pages_router, catalogue_router, config_router):
+    app.state.gui_routers = [pages_router, catalogue_router, config_router]
+    for router in app.state.gui_routers:
         app.include_router(router, include_in_schema=False)
 
     api_error = app.exception_handlers[ProseoError]

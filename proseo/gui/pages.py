@@ -23,7 +23,7 @@ from orderman.monitoring import (
     order_counts,
     recent_failures,
 )
-from orderman.orders import create_order, get_order, parse_order_spec
+from orderman.orders import create_order, parse_order_spec
 from orderman.registry import ORDER_COMMANDS
 from orderman.scope import job_step_mission, order_mission
 from orderman.service import run_command, run_plan
@@ -61,6 +61,12 @@ Form = Annotated[dict[str, str], Depends(checked_form)]
 
 TERMINAL = {OrderState.CLOSED.value}
 """Order states whose page stops refreshing itself."""
+
+JOBS_PAGE = 100
+"""Jobs shown per page of an order."""
+
+STEPS_PAGE = 200
+"""Job steps shown per page of an order."""
 
 ACTION_ORDER = [
     "approve",
@@ -398,17 +404,30 @@ def create_order_page(request: Request, user: User, form: Form) -> Response:
     return redirect(f"/orders/{order_id}", f"order {order_id} created (INITIAL)")
 
 
-def _order_context(request: Request, user: WebUser, order_id: int) -> dict[str, Any]:
+def _order_context(
+    request: Request,
+    user: WebUser,
+    order_id: int,
+    *,
+    details: bool = False,
+    steps_from: int = 0,
+    state: JobStepState | None = None,
+) -> dict[str, Any]:
+    """What the order page shows: the live part, and with ``details`` a page of job steps,
+    of jobs, the plan graph and the history (one read transaction)."""
+    extra: dict[str, Any] = {}
     with request.app.state.database.transaction() as session:
         mission = order_mission(session, order_id)
         user.principal.require(UserRole.ORDER_READER, mission)
-        view = order_view(session, order_id, limit=0)
-        order = get_order(session, order_id)
-        history = [
-            (h.changed_at, h.from_state, h.to_state, h.changed_by, h.reason)
-            for h in _history(session, order_id)
-        ]
-        automatic = order.auto_release
+        view = order_view(
+            session, order_id, limit=STEPS_PAGE if details else 0, offset=steps_from, state=state
+        )
+        if details:
+            extra["history"] = [
+                (h.changed_at, h.from_state, h.to_state, h.changed_by, h.reason)
+                for h in _history(session, order_id)
+            ]
+            extra["graph"] = plan_graph(session, order_id)
     total = sum(view.steps_by_state.values())
     finished = view.steps_by_state.get("COMPLETED", 0) + view.steps_by_state.get("CLOSED", 0)
     actions = [
@@ -425,8 +444,8 @@ def _order_context(request: Request, user: WebUser, order_id: int) -> dict[str, 
         "percent": round(100 * finished / total) if total else 0,
         "actions": actions,
         "live": view.state not in TERMINAL,
-        "history": history,
-        "auto_release": automatic,
+        "steps": view.job_steps_detail,
+        **extra,
     }
 
 
@@ -449,13 +468,6 @@ def _history(session: Any, order_id: int) -> list[Any]:
     )
 
 
-JOBS_PAGE = 100
-"""Jobs shown per page of an order."""
-
-STEPS_PAGE = 200
-"""Job steps shown per page of an order."""
-
-
 @router.get("/orders/{order_id}")
 def order_page_view(
     request: Request,
@@ -467,7 +479,6 @@ def order_page_view(
 ) -> HTMLResponse:
     """An order: its state and progress (refreshing itself), actions, the plan's dependency
     graph, jobs and job steps (paged; job steps filtered by state), and its state history."""
-    context = _order_context(request, user, order_id)
     state = None
     if step_state:
         try:
@@ -478,21 +489,19 @@ def order_page_view(
             ) from None
     if steps_from < 0 or jobs_from < 0:
         raise InvalidInputError("steps_from", min(steps_from, jobs_from), "must not be negative")
+    context = _order_context(
+        request, user, order_id, details=True, steps_from=steps_from, state=state
+    )
     with request.app.state.database.transaction() as session:
         jobs = order_jobs(session, order_id, limit=JOBS_PAGE, offset=jobs_from)
-        steps = order_view(
-            session, order_id, limit=STEPS_PAGE, offset=steps_from, state=state
-        ).job_steps_detail
-        graph = plan_graph(session, order_id)
     levels: dict[int, list[Any]] = {}
-    for node in graph:
+    for node in context.pop("graph"):
         levels.setdefault(node.level, []).append(node)
     return render(
         request,
         "order.html",
         user,
         jobs=jobs,
-        steps=steps,
         levels=[levels[k] for k in sorted(levels)],
         step_state=step_state or "",
         step_states=[s.value for s in JobStepState],

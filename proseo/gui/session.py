@@ -20,9 +20,10 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from proseo.db import Database
 from proseo.errors import AuthenticationError, PermissionDeniedError
@@ -120,14 +121,15 @@ def web_user(request: Request) -> WebUser:
     return WebUser(principal, csrf_of(secret))
 
 
-async def checked_form(request: Request) -> dict[str, str]:
+async def checked_form(
+    request: Request, user: Annotated[WebUser, Depends(web_user)]
+) -> dict[str, str]:
     """The posted form of a state-changing request, after its CSRF check (session token in
     the form field or header).
 
     :raises LoginNeeded: without a valid session.
     :raises PermissionDeniedError: when the CSRF token is missing or wrong.
     """
-    user = web_user(request)
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     given = request.headers.get(CSRF_HEADER) or fields.get(CSRF_FIELD, "")

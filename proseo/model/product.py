@@ -36,6 +36,7 @@ class Product(Base):
         Index("ix_product_class_stop", "product_class_id", "sensing_stop"),
         Index("ix_product_job_step", "job_step_id"),
         Index("ix_product_enclosing", "enclosing_product_id"),
+        Index("ix_product_sensing_start", "sensing_start", "id"),
     )
 
     id: Mapped[int] = pk()
