@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.backends import database_url  # noqa: E402
 from bench.backlog import fill_queue  # noqa: E402
-from bench.plan import build_catalogue  # noqa: E402
+from bench.plan import build_catalogue, file_rows  # noqa: E402
 
 PASSWORD = "benchmark password 1"
 
@@ -72,21 +72,7 @@ def top_up_products(database: Any, wanted: int) -> int:
                 insert(Product).returning(Product.id, sort_by_parameter_order=True),
                 rows[i : i + 5000],
             ).all()
-            session.execute(
-                insert(ProductFile),
-                [
-                    {
-                        "product_id": pid,
-                        "processing_facility_id": facility.id,
-                        "product_file_name": f"p{pid}.nc",
-                        "file_path": "S5P",
-                        "file_size_bytes": 1000,
-                        "auxiliary_file_names": [],
-                        "storage_type": "POSIX",
-                    }
-                    for pid in ids
-                ],
-            )
+            session.execute(insert(ProductFile), file_rows(list(ids), facility.id))
         return session.scalar(select(func.count(Product.id))) or 0
 
 

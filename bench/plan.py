@@ -37,6 +37,22 @@ sys.path.insert(0, str(ROOT))
 from bench.backends import database_url  # noqa: E402
 
 
+def file_rows(product_ids: list[int], facility_id: int) -> list[dict[str, object]]:
+    """One 1,000-byte POSIX file row per product, for bulk inserts of a synthetic catalogue."""
+    return [
+        {
+            "product_id": pid,
+            "processing_facility_id": facility_id,
+            "product_file_name": f"p{pid}.nc",
+            "file_path": "S5P",
+            "file_size_bytes": 1000,
+            "auxiliary_file_names": [],
+            "storage_type": "POSIX",
+        }
+        for pid in product_ids
+    ]
+
+
 def build_catalogue(url: str, orbits: int) -> float:
     """Create schema, sync S5P for ``orbits`` orbits, insert L0 and AUX products with files,
     then ``VACUUM ANALYZE`` (SQLite: ``ANALYZE``); returns the seconds taken."""
@@ -93,18 +109,7 @@ def build_catalogue(url: str, orbits: int) -> float:
                 insert(Product).returning(Product.id, sort_by_parameter_order=True),
                 rows[i : i + 5000],
             ).all()
-        files = [
-            {
-                "product_id": pid,
-                "processing_facility_id": facility.id,
-                "product_file_name": f"p{pid}.nc",
-                "file_path": "S5P",
-                "file_size_bytes": 1000,
-                "auxiliary_file_names": [],
-                "storage_type": "POSIX",
-            }
-            for pid in ids
-        ]
+        files = file_rows(ids, facility.id)
         for i in range(0, len(files), 5000):
             session.execute(insert(ProductFile), files[i : i + 5000])
     # Settle the catalogue as a live one is (autovacuum has run, statistics are there): else

@@ -11,7 +11,6 @@ checks SigV4 signatures and does real multipart uploads.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -20,6 +19,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from tests.apt import apt_install
 from tests.pgcluster import free_port
 
 PACKAGES = ("ceph-mon", "ceph-osd", "radosgw", "ceph-common")
@@ -34,29 +34,9 @@ class CephUnavailable(RuntimeError):
 def _install() -> None:
     if all(shutil.which(t) for t in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin")):
         return
-    if os.geteuid() != 0:
-        raise CephUnavailable("Ceph is not installed and installing it needs root")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [
-        "apt-get",
-        "-o",
-        "DPkg::Lock::Timeout=600",
-        "install",
-        "-y",
-        "--no-install-recommends",
-        *PACKAGES,
-    ]
-    result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        subprocess.run(
-            ["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"],
-            env=env,
-            capture_output=True,
-            check=False,
-        )
-        result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise CephUnavailable(f"apt-get install {' '.join(PACKAGES)} failed: {result.stderr}")
+    problem = apt_install(PACKAGES)
+    if problem is not None:
+        raise CephUnavailable(f"Ceph is not installed: {problem}")
 
 
 class CephRGW:

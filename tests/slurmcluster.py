@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.apt import apt_install
 from tests.pgcluster import free_port
 
 PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
@@ -27,29 +28,9 @@ class SlurmUnavailable(RuntimeError):
 def _install() -> None:
     if all(shutil.which(tool) for tool in ("sbatch", "slurmctld", "slurmd", "munged")):
         return
-    if os.geteuid() != 0:
-        raise SlurmUnavailable("Slurm is not installed and installing it needs root")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [
-        "apt-get",
-        "-o",
-        "DPkg::Lock::Timeout=600",
-        "install",
-        "-y",
-        "--no-install-recommends",
-        *PACKAGES,
-    ]
-    result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:  # stale package lists: update once and try again
-        subprocess.run(
-            ["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"],
-            env=env,
-            capture_output=True,
-            check=False,
-        )
-        result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise SlurmUnavailable(f"apt-get install {' '.join(PACKAGES)} failed: {result.stderr}")
+    problem = apt_install(PACKAGES)
+    if problem is not None:
+        raise SlurmUnavailable(f"Slurm is not installed: {problem}")
 
 
 def _start_munge() -> None:

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from proseo.api.app import create_app
@@ -25,11 +24,10 @@ from proseo.api.routes import API_PREFIX
 from proseo.config import Settings
 from proseo.db import Database
 from proseo.errors import ProseoError, http_status_for
+from proseo.gui.render import error_page
 from proseo.gui.session import LoginNeeded, login_path
 
 HERE = Path(__file__).parent
-TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
-"""The GUI's page templates (autoescaped)."""
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
 AnyHandler = Callable[[Request, Any], Response | Awaitable[Response]]
@@ -81,13 +79,3 @@ def _message(error: Any) -> str:
             return "there is no such page"
         return str(error.detail)
     return str(error)
-
-
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    """An error answered as a page naming the status and the reason."""
-    return TEMPLATES.TemplateResponse(
-        request,
-        "error.html",
-        {"status": status, "message": message, "user": None, "flash": None},
-        status_code=status,
-    )

@@ -38,8 +38,14 @@ from proseo.errors import (
     PermissionDeniedError,
     ProseoError,
 )
-from proseo.gui.app import TEMPLATES
-from proseo.gui.render import parse_int, parse_time, redirect, render, shown_mission
+from proseo.gui.render import (
+    TEMPLATES,
+    parse_int,
+    parse_time,
+    redirect,
+    render,
+    shown_mission,
+)
 from proseo.gui.session import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,

@@ -4,16 +4,20 @@ message), flash messages across a redirect, and the parsing of filter fields."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
 
 from proseo.enums import UserRole
 from proseo.errors import InvalidInputError
-from proseo.gui.app import TEMPLATES
 from proseo.gui.session import WebUser
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+"""The GUI's page templates (autoescaped)."""
 
 FLASH_COOKIE = "proseo_flash"
 """A one-time message shown on the page after a redirect (outcome of an action)."""
@@ -92,3 +96,13 @@ def shown_mission(user: WebUser, asked: str | None, role: UserRole) -> str | Non
         return asked
     user.principal.require(role)
     return user.principal.mission
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error answered as a page naming the status and the reason."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "message": message, "user": None, "flash": None},
+        status_code=status,
+    )
