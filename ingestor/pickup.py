@@ -4,7 +4,9 @@ Each scan groups the settled files (unchanged for ``settle_s`` seconds) into pro
 mission plug-ins and ingests every product on its own, so one bad product never blocks the
 others. Ingested files move to ``.ingested/``; a product that fails moves to ``.failed/`` with
 ``<file>.reason.txt`` saying why; files that belong to no complete product after
-``orphan_after_s`` seconds are set aside the same way. Hence each file is ingested once.
+``orphan_after_s`` seconds are set aside the same way. Hence each file is ingested once. When
+the database or the storage is busy or out of reach (an outage), the files stay where they
+are and the next scan tries them again.
 :func:`watch` runs scans on an interval with APScheduler.
 """
 
@@ -22,7 +24,7 @@ from typing import Any
 
 from ingestor.service import IngestItem, ingest
 from proseo.db import Database
-from proseo.errors import DatabaseBusyError, ProseoError
+from proseo.errors import DatabaseBusyError, ProseoError, StorageError
 from proseo.plugins import MissionPlugin, load_mission_plugins
 from proseo.storage import Storage
 from proseo.storage.s3 import S3Storage
@@ -87,7 +89,9 @@ def _scan_files(
                     facility,
                     user="pickup",
                 )
-            except DatabaseBusyError as error:  # transient: the files stay for the next scan
+            except (DatabaseBusyError, StorageError) as error:
+                # the database or the storage is busy or out of reach, not the files' fault:
+                # they stay where they are for the next scan
                 report.failed.append((files[0].name, f"{error.message} (left for the next scan)"))
                 continue
             except ProseoError as error:
@@ -243,7 +247,7 @@ def start_pickup_monitor(scans: list[Callable[[], ScanReport]], interval_s: floa
                 log.exception("pickup scan failed")
                 continue
             for name, reason in report.failed:
-                log.warning("pickup: set aside %s: %s", name, reason)
+                log.warning("pickup: %s: %s", name, reason)
             if report.ingested:
                 log.info("pickup: ingested %s", ", ".join(report.ingested))
 

@@ -58,7 +58,7 @@ from proseo.enums import (
     OrderState,
     StatefulEntity,
 )
-from proseo.errors import DatabaseBusyError, ProseoError
+from proseo.errors import DatabaseBusyError, DatabaseUnavailableError, ProseoError
 from proseo.model import (
     Job,
     JobStep,
@@ -312,6 +312,8 @@ class Dispatcher:
 
         A round that finds the database locked by another writer (a second dispatcher on the
         same SQLite file) is void and the next one tries again: what it did was rolled back.
+        A round that cannot reach the database (a restart, a network cut) is void too; the
+        next tries come after 1, 2, 4 ... up to 60 s, each logged, until it is back.
         Between rounds that changed nothing it waits ``interval_s`` seconds, or less: job steps
         becoming READY anywhere wake it at once (:mod:`proseo.db.wakeup`).
 
@@ -339,16 +341,29 @@ class Dispatcher:
         should_stop: Callable[[], bool] | None,
         waiter: Waiter | None,
     ) -> TickReport:
+        pause = interval_s
         while True:
             try:
                 report = self.tick()
-            except DatabaseBusyError as error:  # another writer (SQLite): this round is void
-                log.warning("dispatcher: %s", error.message)
-                total.errors.append(error.message)
+            except DatabaseBusyError as error:
+                # another writer (SQLite), or the database out of reach: this round is void
+                # (rolled back); try again, backing off while it stays out of reach
+                outage = isinstance(error, DatabaseUnavailableError)
+                log.warning(
+                    "dispatcher: %s%s",
+                    error.message,
+                    f" (next try in {pause:.1f} s)" if outage else "",
+                )
+                if not total.errors or total.errors[-1] != error.message:
+                    total.errors.append(error.message)
                 if deadline is not None and time.monotonic() >= deadline:
                     return total
-                time.sleep(interval_s)
+                if should_stop is not None and should_stop():
+                    return total
+                time.sleep(pause if outage else interval_s)
+                pause = min(max(pause, 0.5) * 2, 60.0) if outage else interval_s
                 continue
+            pause = interval_s
             total.add(report)
             if on_tick is not None:
                 on_tick(report)

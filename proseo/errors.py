@@ -128,6 +128,13 @@ class DatabaseBusyError(ProseoError):
     writer at a time); nothing of the attempt was kept and it can be tried again (HTTP 503)."""
 
 
+class DatabaseUnavailableError(DatabaseBusyError):
+    """The database could not be reached: the connection was refused or lost (a restart, a
+    network cut, a failover). Nothing of the attempt was kept; the long-running loops (the
+    dispatcher, the server's background rounds, the pickup monitors) log it and try again
+    with back-off (HTTP 503)."""
+
+
 class AuthenticationError(ProseoError):
     """Credentials are missing, wrong, expired, revoked or the account is locked (HTTP 401).
 

@@ -192,6 +192,11 @@ def tst(database: Database) -> Database:
     """TST synced (orbits 1..100 of 100 min from 2024-01-01T00:00Z); five L0 granules per orbit
     for orbits 1..6, but only four for orbit 3 (80 % < the L1B MINCOVER(90)); one AUX_ORB___
     valid 2023-12-31T23:00Z .. 2024-01-02T00:00Z; all with files at the default facility."""
+    return tst_catalogue(database)
+
+
+def tst_catalogue(database: Database) -> Database:
+    """Fill ``database`` (with its schema) as the :func:`tst` fixture does; returns it."""
     with database.transaction() as session:
         sync_mission(session, build_tst_definition())
         for orbit in range(1, 7):

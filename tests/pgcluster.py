@@ -78,6 +78,11 @@ class PostgresCluster:
         if self._as_postgres:
             shutil.chown(self.directory, user="postgres", group="postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Start the server of the initialised cluster (again, after :meth:`pause`)."""
         options = (
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -94,7 +99,10 @@ class PostgresCluster:
             "-w",
             "start",
         )
-        return self
+
+    def pause(self) -> None:
+        """Stop the server (every connection is cut), keeping the data: an outage."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         """Stop the cluster and delete its folder."""

@@ -438,3 +438,74 @@ def test_ready_steps_of_a_failed_order_do_not_keep_the_dispatcher_busy(
     assert report.idle
     assert _order(tst, order_id).state is OrderState.FAILED
     assert report.states == {}
+
+
+def _most_running_at_once(database: Database, step_ids: list[int]) -> int:
+    """The largest number of the job steps RUNNING at one moment, from the state history
+    (+1 when one became RUNNING, -1 when one left RUNNING)."""
+    with database.transaction() as session:
+        rows = session.execute(
+            select(StateHistory.changed_at, StateHistory.from_state, StateHistory.to_state)
+            .where(
+                StateHistory.entity_type == StatefulEntity.JOB_STEP,
+                StateHistory.entity_id.in_(step_ids),
+            )
+            .order_by(StateHistory.changed_at, StateHistory.id)
+        ).all()
+    events = []
+    for at, before, after in rows:
+        if after == JobStepState.RUNNING.value:
+            events.append((at, 1))
+        elif before == JobStepState.RUNNING.value:
+            events.append((at, -1))
+    most = running = 0
+    for _, change in sorted(events, key=lambda e: (e[0], e[1])):  # leaving before entering
+        running += change
+        most = max(most, running)
+    return most
+
+
+def test_four_dispatchers_take_disjoint_steps_within_capacity(
+    tst: Database, settings: Settings, tmp_path: Path, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("several dispatchers share one PostgreSQL (SQLite has one writer at a time)")
+    capacity = 2
+    with tst.transaction() as session:
+        default_facility(session).max_job_steps = capacity
+    order_id = _released_order(
+        tst,
+        orbits=[{"spacecraft": "TST1", "from": 1, "to": 6}],
+        dynamic_processing_parameters={
+            "tstRunLog": str(_run_log(tmp_path)),
+            "tstSleepSeconds": "0.7",
+        },
+    )
+    env = {
+        **os.environ,
+        "PROSEO_DATA_DIR": str(settings.data_dir),
+        "PROSEO_DATABASE_URL": settings.effective_database_url,
+        "PROSEO_EXECUTOR__MAX_PARALLEL": str(LOCAL_PROCESSES),
+    }
+    command = [
+        sys.executable, "-m", "proseo", "dispatcher", "run", "--interval", "0.05",
+        "--until-idle", "--timeout", "180",
+    ]  # fmt: skip
+    dispatchers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    for dispatcher in dispatchers:
+        _, errors = dispatcher.communicate(timeout=240)
+        assert dispatcher.returncode == 0, errors
+    # orbit 3 lacks a granule (its L1B waits): the other five orbits make L1B then L2
+    states = _step_states(tst, order_id)
+    assert states[JobStepState.COMPLETED] == 10, states
+    runs = _run_log(tmp_path).read_text().splitlines()
+    assert len(runs) == 10, runs
+    assert len(set(runs)) == 10, runs  # no step ran twice
+    with tst.transaction() as session:
+        step_ids = list(
+            session.scalars(select(JobStep.id).join(Job).where(Job.processing_order_id == order_id))
+        )
+    assert _most_running_at_once(tst, step_ids) == capacity  # loaded, never above

@@ -232,6 +232,45 @@ def test_pickup_point_ingests_good_files_and_sets_bad_ones_aside(
     assert scan_once(tst, storage, pickup).ingested == []
 
 
+def test_pickup_leaves_files_in_place_while_storage_or_database_is_out_of_reach(
+    tst: Database, tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    from ingestor.pickup import scan_once
+    from proseo.db import create_database_engine
+
+    pickup = tmp_path / "pickup"
+    pickup.mkdir()
+    start = TST_T0 + 32 * TST_ORBIT
+    granule = _tst_file(pickup, "L0________", start, start + TST_ORBIT / 5, b"granule", 33)
+    old = time.time() - 600
+    os.utime(granule, (old, old))
+
+    # the storage fails (an S3 outage): not the file's fault, it stays for the next scan
+    failing = FailingStorage(tmp_path / "storage", fail_at=1)
+    report = scan_once(tst, failing, pickup)
+    assert report.ingested == []
+    assert [name for name, _ in report.failed] == [granule.name]
+    assert "left for the next scan" in report.failed[0][1]
+    assert granule.exists()
+    assert not (pickup / ".failed").exists()
+
+    # the database is out of reach: the same
+    if tst.engine.dialect.name == "postgresql":
+        url = tst.engine.url.set(port=1)  # nothing listens there
+        unreachable = Database(create_database_engine(url.render_as_string(False)))
+        report = scan_once(unreachable, PosixStorage(tmp_path / "storage"), pickup)
+        assert "cannot be reached" in report.failed[0][1]
+        assert granule.exists()
+
+    # back: the next scan ingests it, once
+    report = scan_once(tst, PosixStorage(tmp_path / "storage"), pickup)
+    assert report.ingested == [granule.name]
+    assert (pickup / ".ingested" / granule.name).exists()
+
+
 def _stored_entries(storage: PosixStorage, tmp_path: Path, count: int) -> list[dict[str, Any]]:
     entries = []
     for k in range(count):

@@ -304,3 +304,27 @@ def test_s3_pickup_prefix_ingests_good_objects_and_sets_bad_ones_aside(
             )
             == 1
         )
+
+
+def test_consistency_sweep_on_s3(s3_facility: Database, tmp_path: Path) -> None:
+    from proseo.catalogue.consistency import check_consistency, repair
+
+    settings = settings_for(tmp_path, s3_facility)
+    storage = storage_of_facility(s3_facility, settings)
+    for hour in (1, 2):
+        ingest(s3_facility, storage, [_item(_tst_file(tmp_path, "L0________", hour))])
+    # the TST fixture's own rows have no objects in this bucket: all missing
+    first = check_consistency(s3_facility, settings)
+    assert first.objects == 2
+    assert len(first.missing) == first.catalogued - 2
+    storage.put(_file(tmp_path / "orphan.dat", 10), "TST/L0________/dead/orphan.dat")
+    found = check_consistency(s3_facility, settings)
+    assert [key for key, _ in found.orphans] == ["TST/L0________/dead/orphan.dat"]
+    age = found.orphans[0][1]
+    assert age is not None
+    assert -60 < age < 120  # LastModified of the object
+    done = repair(s3_facility, settings, found, orphans_older_than_s=0, forget_missing=True)
+    assert done.deleted == ["TST/L0________/dead/orphan.dat"]
+    assert len(done.forgotten) == len(found.missing)
+    assert check_consistency(s3_facility, settings).consistent
+    assert len(storage.list("TST/")) == 2

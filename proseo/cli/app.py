@@ -196,6 +196,12 @@ def serve(
         "close, notify) at least every so many seconds, at once when products arrive "
         "(0: off).",
     ),
+    consistency_interval: float = typer.Option(
+        86400.0,
+        "--consistency-interval",
+        help="Compare every facility's storage with the catalogue every so many seconds and "
+        "log orphaned objects and missing files; never repairs (0: off).",
+    ),
     metrics_port: int = typer.Option(
         0,
         "--metrics-port",
@@ -229,6 +235,10 @@ def serve(
         from orderman.runner import start_systematic_production
 
         start_systematic_production(application.state.database, trigger_interval, settings.limits)
+    if consistency_interval > 0:
+        from proseo.catalogue.consistency import start_consistency_checks
+
+        start_consistency_checks(application.state.database, settings, consistency_interval)
     if evict_interval > 0:
         from proseo.catalogue.retention import start_eviction
 

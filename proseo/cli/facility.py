@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 from sqlalchemy import select
 
@@ -117,3 +119,93 @@ def facility_set(
         session.flush()
         row = facility_row(facility)
     render([row], OutputFormat.TABLE, title=f"Facility {row.name}")
+
+
+@app.command("check")
+def facility_check(
+    ctx: typer.Context,
+    name: str | None = typer.Argument(None, help="Facility (default: the default facility)."),
+    fmt: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Compare a facility's storage with the catalogue: orphaned objects (stored, no product
+    file names them) and missing files (named, not stored). Reads only; exits 1 when they
+    disagree (local mode: it lists the storage itself)."""
+    from proseo.catalogue.consistency import check_consistency
+
+    context = cli_context(ctx)
+    report = check_consistency(context.database, context.settings, name)
+    if fmt is OutputFormat.JSON:
+        typer.echo(json.dumps(report.as_dict(), indent=1))
+    else:
+        console.print(
+            f"facility {report.facility}: {report.objects} stored objects, "
+            f"{report.catalogued} catalogued files, {len(report.orphans)} orphaned, "
+            f"{len(report.missing)} missing ({report.seconds:.1f} s)",
+            highlight=False,
+        )
+        for key, age in report.orphans:
+            when = "age unknown" if age is None else f"{age:.0f} s old"
+            console.print(f"orphaned object {key} ({when})", highlight=False, markup=False)
+        for product_id, key in report.missing:
+            console.print(
+                f"missing file {key} of product {product_id}", highlight=False, markup=False
+            )
+    if not report.consistent:
+        raise typer.Exit(1)
+
+
+@app.command("repair")
+def facility_repair(
+    ctx: typer.Context,
+    name: str | None = typer.Argument(None, help="Facility (default: the default facility)."),
+    older_than: float = typer.Option(
+        3600.0,
+        "--orphans-older-than",
+        help="Delete only orphaned objects at least this many seconds old (an ingestion may "
+        "still be uploading the young ones; 0: all).",
+    ),
+    forget_missing: bool = typer.Option(
+        False,
+        "--forget-missing",
+        help="Also drop the product file rows whose object is not stored (the products stay).",
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Mend what 'facility check' finds: delete orphaned objects (each checked again first)
+    and, with --forget-missing, forget missing files."""
+    from proseo.catalogue.consistency import check_consistency, repair
+
+    context = cli_context(ctx)
+    report = check_consistency(context.database, context.settings, name)
+    if report.consistent:
+        console.print(f"facility {report.facility}: storage and catalogue agree")
+        return
+    console.print(
+        f"facility {report.facility}: {len(report.orphans)} orphaned objects, "
+        f"{len(report.missing)} missing files",
+        highlight=False,
+    )
+    if not yes:
+        typer.confirm(
+            "Delete the orphaned objects"
+            + (" and forget the missing files" if forget_missing else "")
+            + "?",
+            abort=True,
+        )
+    done = repair(
+        context.database,
+        context.settings,
+        report,
+        orphans_older_than_s=older_than,
+        forget_missing=forget_missing,
+    )
+    console.print(
+        f"deleted {len(done.deleted)} orphaned objects, kept {len(done.kept)} (younger than "
+        f"{older_than:.0f} s or catalogued meanwhile), forgot {len(done.forgotten)} missing "
+        f"files, {len(done.failures)} failures",
+        highlight=False,
+    )
+    for failure in done.failures:
+        console.print(f"failed: {failure}", highlight=False, markup=False)
+    if done.failures:
+        raise typer.Exit(1)

@@ -27,6 +27,7 @@ from proseo.errors import (
     ConfigurationError,
     ConflictError,
     DatabaseBusyError,
+    DatabaseUnavailableError,
     InvalidInputError,
     ProseoError,
 )
@@ -50,6 +51,30 @@ PLANNING_TABLES = (
     "state_history",
 )
 """The tables a plan writes: what a rolled-back dry run leaves dead rows in."""
+
+
+_LOST = (
+    "could not connect",
+    "connection refused",
+    "server closed the connection",
+    "terminating connection",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "connection already closed",
+    "ssl connection has been closed",
+    "could not receive data from server",
+    "could not send data to server",
+    "no connection to the server",
+)
+
+
+def _connection_lost(error: exc.DBAPIError) -> bool:
+    """Whether ``error`` means the database is out of reach (not a fault of the statement)."""
+    if error.connection_invalidated or isinstance(error, exc.InterfaceError):
+        return True
+    text = str(error.orig).lower()
+    return any(sign in text for sign in _LOST)
 
 
 def create_database_engine(
@@ -157,7 +182,13 @@ class Database:
             raise ConflictError(
                 f"the change conflicts with stored data: {error.orig}", detail=str(error.orig)
             ) from error
-        except (exc.OperationalError, exc.ProgrammingError) as error:
+        except (exc.OperationalError, exc.ProgrammingError, exc.InterfaceError) as error:
+            if _connection_lost(error):
+                url = self.engine.url.render_as_string(hide_password=True)
+                raise DatabaseUnavailableError(
+                    f"the database {url} cannot be reached: {str(error.orig).strip()}; "
+                    "nothing was changed, try again"
+                ) from error
             if "database is locked" in str(error.orig):
                 raise DatabaseBusyError(
                     "the database is busy: another process held its write lock past the busy "

@@ -26,6 +26,8 @@ from typing import Any
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
+from proseo.errors import DatabaseBusyError
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "proseo_wakeup"
@@ -199,6 +201,11 @@ class BackgroundWorker:
                 try:
                     wait = self.work()
                     backoff = self.interval_s
+                except DatabaseBusyError as error:  # out of reach or busy: no traceback
+                    log.warning("%s round void: %s; again in %.0f s", self.name, error, backoff)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 60.0)
+                    continue
                 except Exception:  # logged; the next round tries again
                     log.exception("%s round failed; again in %.0f s", self.name, backoff)
                     self._stop.wait(backoff)

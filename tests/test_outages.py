@@ -1,0 +1,128 @@
+"""Outages: the dispatcher rides out its PostgreSQL going away (stopped for seconds, every
+connection cut) without exiting, backs off instead of spinning, and carries on where it
+stopped once the database is back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from orderman.service import run_command, run_plan
+from proseo.db import Database, create_database_engine, migrate
+from proseo.enums import OrderState
+from proseo.errors import DatabaseUnavailableError
+from proseo.model import ProcessingOrder
+from tests.conftest import (
+    approved_tst_order,
+    settings_for,
+    store_catalogued_files,
+    tst_catalogue,
+)
+from tests.pgcluster import PostgresCluster, PostgresClusterError
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresCluster]:
+    """A private PostgreSQL cluster of this test alone (it is stopped and started)."""
+    try:
+        cluster = PostgresCluster().start()
+    except (PostgresClusterError, FileNotFoundError) as error:
+        if os.environ.get("PROSEO_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"no PostgreSQL server to stop and start: {error}")
+        pytest.skip(f"no PostgreSQL server binaries: {error}")
+    yield cluster
+    cluster.stop()
+
+
+def _order_state(database: Database, order_id: int) -> OrderState | None:
+    try:
+        with database.transaction() as session:
+            return session.scalar(
+                select(ProcessingOrder.state).where(ProcessingOrder.id == order_id)
+            )
+    except DatabaseUnavailableError:
+        return None
+
+
+def test_transactions_name_an_unreachable_database(own_postgres: PostgresCluster) -> None:
+    database = Database(create_database_engine(own_postgres.url))
+    migrate.upgrade(database.engine)
+    with database.transaction() as session:
+        assert session.scalar(select(ProcessingOrder.id)) is None
+    own_postgres.pause()
+    try:
+        with (
+            pytest.raises(DatabaseUnavailableError, match="cannot be reached"),
+            database.transaction() as session,
+        ):
+            session.scalar(select(ProcessingOrder.id))
+    finally:
+        own_postgres.resume()
+    # the pool drops the dead connections: the next transaction works
+    with database.transaction() as session:
+        assert session.scalar(select(ProcessingOrder.id)) is None
+
+
+def test_dispatcher_rides_out_a_database_outage(
+    own_postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    database = Database(create_database_engine(own_postgres.url))
+    migrate.upgrade(database.engine)
+    tst_catalogue(database)
+    settings = settings_for(tmp_path, database)
+    store_catalogued_files(database, settings)
+    order_id = approved_tst_order(database)
+    run_plan(database, order_id)
+    run_command(database, order_id, "release")
+
+    own_postgres.pause()  # the database is away when the dispatcher starts
+    log_path = tmp_path / "dispatcher.log"
+    with log_path.open("w") as log:
+        dispatcher = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "proseo"),
+                "--database-url",
+                own_postgres.url,
+                "--data-dir",
+                str(settings.data_dir),
+                "dispatcher",
+                "run",
+                "--interval",
+                "0.2",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        time.sleep(8)
+        assert dispatcher.poll() is None, log_path.read_text()
+        own_postgres.resume()
+        deadline = time.monotonic() + 120
+        while _order_state(database, order_id) is not OrderState.COMPLETED:
+            assert time.monotonic() < deadline, log_path.read_text()
+            assert dispatcher.poll() is None, log_path.read_text()
+            time.sleep(0.5)
+        # a second outage while it idles: still there afterwards
+        own_postgres.pause()
+        time.sleep(3)
+        own_postgres.resume()
+        time.sleep(3)
+        assert dispatcher.poll() is None, log_path.read_text()
+    finally:
+        dispatcher.terminate()
+        try:
+            dispatcher.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            dispatcher.kill()
+    text = log_path.read_text()
+    tries = text.count("cannot be reached")
+    # backed off (0.5, 1, 2, 4 s ... while away), not a retry every 0.2 s (about 40 in 8 s)
+    assert 2 <= tries <= 12, text
+    assert "next try in" in text
