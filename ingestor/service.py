@@ -158,6 +158,25 @@ def _check_item(item: IngestItem, classes: dict[tuple[str, str], ProductClass]) 
     return classes[key]
 
 
+INGESTION_NAMESPACE = uuid.UUID("5d0b8f52-3c1e-4a7e-9a43-6b1f0c2d9e71")
+"""The namespace of the UUIDs of ingested products (:func:`_product_uuid`)."""
+
+
+def _product_uuid(
+    session: Session, facility_id: int, class_id: int, file_name: str, md5: str
+) -> uuid.UUID:
+    """The UUID of a product ingested from ``file_name`` with content ``md5``: the same every
+    time (UUID 5 of facility, class, name and content), so the storage key of its files is the
+    same too. An ingestion killed between storing the files and committing leaves objects
+    that the next try of the same file overwrites and catalogues, instead of orphans. A random
+    UUID when a product already holds that one (its files were deleted at this facility and
+    the same file comes again)."""
+    derived = uuid.uuid5(INGESTION_NAMESPACE, f"{facility_id}/{class_id}/{file_name}/{md5}")
+    if session.scalar(select(Product.id).where(Product.uuid == derived)) is not None:
+        return uuid.uuid4()
+    return derived
+
+
 def ingest_products(
     session: Session,
     storage: Storage,
@@ -220,7 +239,7 @@ def ingest_products(
             )
             continue
         seen[key] = main_md5
-        product_uuid = uuid.uuid4()
+        product_uuid = _product_uuid(session, facility.id, pc.id, main.name, main_md5)
         files: list[StoredFile] = []
         for path in item.files:
             object_key = product_key(item.mission, pc.product_type, str(product_uuid), path.name)
@@ -301,7 +320,33 @@ def ingest(
             facility = get_facility(session, facility_name, "facility")
             return ingest_products(session, storage, facility, items, stored, user)
     except BaseException:
-        for key in stored:
+        _remove_uncatalogued(database, storage, stored)
+        raise
+
+
+def _remove_uncatalogued(database: Database, storage: Storage, keys: list[str]) -> None:
+    """Delete the objects of a failed ingestion, but none that a committed product file names
+    (a concurrent ingestion of the same file stored the same key and won). When the database
+    cannot tell (it is out of reach), nothing is deleted: the next try of the same file
+    overwrites the objects, and ``proseo facility check`` reports any left over."""
+    if not keys:
+        return
+    try:
+        with database.transaction() as session:
+            named = {
+                f"{folder}/{name}"
+                for folder, main, auxiliary in session.execute(
+                    select(
+                        ProductFile.file_path,
+                        ProductFile.product_file_name,
+                        ProductFile.auxiliary_file_names,
+                    ).where(ProductFile.product_file_name.in_([k.rsplit("/", 1)[-1] for k in keys]))
+                )
+                for name in (main, *auxiliary)
+            }
+    except ProseoError:
+        return
+    for key in keys:
+        if key not in named:
             with contextlib.suppress(ProseoError):
                 storage.delete(key)
-        raise

@@ -19,6 +19,7 @@ changed is found by the periodic sweep.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from planner.rules.sql import evaluate_simple_rule_for_windows, longest_us
 from proseo.db import Database
 from proseo.db.bulk import bulk_insert
 from proseo.enums import JobStepState
+from proseo.errors import DatabaseBusyError
 from proseo.metrics import INPUT_TO_READY
 from proseo.model import Job, JobStep, ProductFile, ProductQuery
 from proseo.model.base import utc_now
@@ -41,6 +43,8 @@ from proseo.model.order import product_query_satisfying_product
 from proseo.model.productclass import SimplePolicy, SimpleSelectionRule
 from proseo.model.states import bulk_transition
 from proseo.rule_language import parse_rule
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -258,8 +262,11 @@ def start_sweeper(database: Database, interval_s: float) -> Any:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     def sweep() -> None:
-        with database.transaction() as session:
-            recheck_waiting_job_steps(session, None, changed_by="readiness sweep")
+        try:
+            with database.transaction() as session:
+                recheck_waiting_job_steps(session, None, changed_by="readiness sweep")
+        except DatabaseBusyError as error:  # busy or out of reach: the next sweep tries again
+            log.warning("readiness sweep void: %s", error.message)
 
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(sweep, "interval", seconds=interval_s, max_instances=1, coalesce=True)

@@ -8,7 +8,10 @@ files) and exits 0, unless the dynamic processing parameters say otherwise:
 - ``tstExitCode``: exit with this code after writing (1-127: warnings, >127: failure);
 - ``tstFailTypes``: comma-separated output file types for which it exits 200 without output;
 - ``tstRunLog``: a file to which one line ``<first output file name>`` is appended per run,
-  so a test can count how often each job step really ran.
+  so a test can count how often each job step really ran;
+- ``tstAttemptLog``: a file to which one line ``<run key>`` (``proseo-<job step>-<attempt>``,
+  from the wrapper's working folder, which holds the Job Order File) is appended per run, so
+  a test can check that no attempt of a job step ran twice.
 
 Exit 255 with a message on stderr when the Job Order is unusable.
 """
@@ -16,6 +19,7 @@ Exit 255 with a message on stderr when the Job Order is unusable.
 from __future__ import annotations
 
 import fcntl
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -45,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Path(run_log).open("a") as log:
             fcntl.flock(log, fcntl.LOCK_EX)
             log.write(f"{Path(outputs[0].file_name).name if outputs else '-'}\n")
+    attempt_log = parameters.get("tstAttemptLog")
+    if attempt_log:
+        run_key = re.match(r"proseo-\d+-\d+", job_order_path.resolve().parent.name)
+        with Path(attempt_log).open("a") as log:
+            fcntl.flock(log, fcntl.LOCK_EX)
+            log.write(f"{run_key.group(0) if run_key else job_order_path.parent.name}\n")
     time.sleep(float(parameters.get("tstSleepSeconds", "0")))
     failing = {t.strip() for t in parameters.get("tstFailTypes", "").split(",") if t.strip()}
     if any(o.file_type in failing for o in outputs):

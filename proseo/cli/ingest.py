@@ -169,21 +169,34 @@ def pickup_scanner(
 
     :raises InvalidInputError: when the folder does not exist or the URL has no bucket.
     """
-    storage = storage_of_facility(context.database, context.settings, facility)
     settle = 0.0 if once else 2.0
     if target.startswith("s3:/"):
         # Typer hands arguments over as paths, which folds "s3://" into "s3:/"
         url = "s3://" + target.split(":/", 1)[1].lstrip("/")
-        pickup, prefix = pickup_storage(context, url, facility)
-        return lambda: scan_s3_once(
-            context.database, storage, pickup, prefix, settle_s=settle, facility=facility
-        )
+        if not url.removeprefix("s3://").partition("/")[0]:
+            raise InvalidInputError("watch URL", url, "expected s3://BUCKET[/PREFIX]")
+
+        def scan_prefix() -> ScanReport:
+            # the storages are looked up at each scan, so a database out of reach when the
+            # server starts makes a void scan, not a dead server
+            storage = storage_of_facility(context.database, context.settings, facility)
+            pickup, prefix = pickup_storage(context, url, facility)
+            return scan_s3_once(
+                context.database, storage, pickup, prefix, settle_s=settle, facility=facility
+            )
+
+        return scan_prefix
     folder = Path(target)
     if not folder.is_dir():
         raise InvalidInputError(
             "pickup point", target, "give an existing folder or s3://BUCKET[/PREFIX]"
         )
-    return lambda: scan_once(context.database, storage, folder, settle_s=settle, facility=facility)
+
+    def scan_folder() -> ScanReport:
+        storage = storage_of_facility(context.database, context.settings, facility)
+        return scan_once(context.database, storage, folder, settle_s=settle, facility=facility)
+
+    return scan_folder
 
 
 def _watch(
