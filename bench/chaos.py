@@ -141,19 +141,38 @@ class Production:
         return ended
 
 
-def _children_matching(text: str) -> list[int]:
-    """Process ids whose command line contains ``text`` (from /proc)."""
-    found = []
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process: pid -> (parent pid, command line), from /proc."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        if text in command and "bench/chaos.py" not in command:
-            found.append(int(entry.name))
+        found[int(entry.name)] = (parent, command)
     return found
+
+
+def own_runs(data_dir: Path, kind: str) -> list[int]:
+    """This run's own wrappers (their command line names a description in ``data_dir``) or
+    the TST processors they started; never another process on the machine (a test suite
+    running beside the chaos run has wrappers too)."""
+    processes = _processes()
+    wrappers = {
+        pid
+        for pid, (_, command) in processes.items()
+        if "processor_wrappers" in command and str(data_dir) in command
+    }
+    if kind == "kill-wrapper":
+        return sorted(wrappers)
+    return sorted(
+        pid
+        for pid, (parent, command) in processes.items()
+        if "missions.testmission.processor" in command and parent in wrappers
+    )
 
 
 def inject(kind: str, production: Production, cluster: Any, rng: random.Random) -> bool:
@@ -173,10 +192,7 @@ def inject(kind: str, production: Production, cluster: Any, rng: random.Random) 
         production.start_dispatcher(index)
         return True
     if kind in ("kill-wrapper", "kill-processor"):
-        marker = (
-            "processor_wrappers" if kind == "kill-wrapper" else "missions.testmission.processor"
-        )
-        running = _children_matching(marker)
+        running = own_runs(production.data_dir, kind)
         if not running:
             return False
         try:
