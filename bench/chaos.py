@@ -25,7 +25,9 @@ injected, by kind. Exit code 0 when every check passed.
     .venv/bin/python bench/chaos.py [--seed 1] [--faults 100] [--orbits 30]
     .venv/bin/python bench/chaos.py --short        # 12 faults over 6 orbits (CI)
 
-Slurm and S3 (the real ones the tests start) are not part of it yet.
+With ``--slurm`` the job steps run on a private single-node Slurm (as the tests start it)
+and ``restart-slurmctld`` (the controller down for 1-5 s) joins the faults. S3 storage and
+its outages are not part of it yet.
 """
 
 from __future__ import annotations
@@ -175,7 +177,9 @@ def own_runs(data_dir: Path, kind: str) -> list[int]:
     )
 
 
-def inject(kind: str, production: Production, cluster: Any, rng: random.Random) -> bool:
+def inject(
+    kind: str, production: Production, cluster: Any, rng: random.Random, slurm: Any = None
+) -> bool:
     """Inject one fault of ``kind``; ``False`` when there was nothing to hit (no run)."""
     if kind == "kill-server":
         assert production.server is not None
@@ -200,6 +204,9 @@ def inject(kind: str, production: Production, cluster: Any, rng: random.Random) 
         except ProcessLookupError:
             return False
         return True
+    if kind == "restart-slurmctld":
+        slurm.restart_controller(rng.uniform(1.0, 5.0))
+        return True
     if kind == "restart-postgres":
         cluster.pause()
         time.sleep(rng.uniform(1.0, 4.0))
@@ -208,8 +215,9 @@ def inject(kind: str, production: Production, cluster: Any, rng: random.Random) 
     raise ValueError(kind)
 
 
-def setup(url: str, data_dir: Path, work: Path) -> None:
-    """Schema, TST, the L2 template and the data-driven trigger (through the CLI)."""
+def setup(url: str, data_dir: Path, work: Path, slurm_conf: str | None) -> None:
+    """Schema, TST, the L2 template and the data-driven trigger (through the CLI); the
+    facility on Slurm when ``slurm_conf`` is given."""
 
     def proseo(*args: str) -> None:
         subprocess.run(
@@ -228,6 +236,11 @@ def setup(url: str, data_dir: Path, work: Path) -> None:
 
     proseo("db", "upgrade")
     proseo("mission", "sync", "TST")
+    if slurm_conf is not None:
+        proseo(
+            "facility", "set", "localhost", "--executor", "slurm",
+            "--executor-settings", json.dumps({"slurm_conf": slurm_conf}),
+        )  # fmt: skip
     template = {
         "mission": "TST",
         "name": "L2-NRT",
@@ -361,6 +374,12 @@ def main() -> int:
     parser.add_argument("--orbits", type=int, default=30)
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--short", action="store_true", help="12 faults over 6 orbits")
+    parser.add_argument(
+        "--slurm",
+        action="store_true",
+        help="run the job steps on a private single-node Slurm (started here, as root) and "
+        "add slurmctld restarts to the faults",
+    )
     args = parser.parse_args()
     if args.short:
         args.faults, args.orbits = 12, 6
@@ -376,9 +395,16 @@ def main() -> int:
     for folder in (data_dir, pickup, logs):
         folder.mkdir()
     cluster = PostgresCluster().start()
+    slurm = None
+    kinds: tuple[str, ...] = KINDS
+    if args.slurm:
+        from tests.slurmcluster import SlurmCluster
+
+        slurm = SlurmCluster(work / "slurm").start()
+        kinds = (*KINDS, "restart-slurmctld")
     production = Production(cluster.url, data_dir, pickup, logs)
     try:
-        setup(cluster.url, data_dir, work)
+        setup(cluster.url, data_dir, work, None if slurm is None else str(slurm.conf))
         inputs = sorted(write_sample_data(work / "staging", 1, args.orbits))
         aux = [p for p in inputs if "AUX_ORB" in p.name]
         granules = [p for p in inputs if "L0____" in p.name]
@@ -395,8 +421,8 @@ def main() -> int:
         missed: Counter[str] = Counter()
         while sum(injected.values()) < args.faults and time.monotonic() - started < args.timeout:
             time.sleep(rng.uniform(0.3, 2.0))
-            kind = rng.choice(KINDS)
-            if inject(kind, production, cluster, rng):
+            kind = rng.choice(kinds)
+            if inject(kind, production, cluster, rng, slurm):
                 injected[kind] += 1
             else:
                 missed[kind] += 1
@@ -422,6 +448,8 @@ def main() -> int:
     finally:
         production.stop()
         cluster.stop()
+        if slurm is not None:
+            slurm.stop()
 
 
 if __name__ == "__main__":

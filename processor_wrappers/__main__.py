@@ -7,8 +7,10 @@ With a manifest path the run happens at most once: a wrapper takes an exclusive 
 ``<manifest>.lock`` first, so a second wrapper of the same run waits for the first one; a run
 whose manifest exists is not repeated (exit 0, or 1 if that manifest says FAILED). So a
 dispatcher that re-submits a run it lost track of can never run the processor twice: the
-duplicate waits and then reports the first run's outcome. (If the first wrapper died without
-a manifest, the duplicate runs the step.)
+duplicate waits and then reports the first run's outcome. A wrapper marks the run started
+(``<manifest>.started``) once it holds the lock; if it dies without a manifest, a duplicate
+does not run the step again but writes a FAILED manifest, and the dispatcher retries the step
+as a new attempt: a run key runs its processor at most once.
 
 Everything the wrapper writes (work folder, Job Order File, logs, manifest) is private to its
 user (umask 077: folders 0700, files 0600).
@@ -52,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
             status = json.loads(manifest.read_text(encoding="utf-8")).get("status")
             print(f"proseo-wrapper: already ran ({status}), not repeated", file=sys.stderr)
             return 1 if status == RunStatus.FAILED.value else 0
+        started = manifest.parent / f"{manifest.name}.started"
+        if started.exists():
+            # an earlier wrapper of this run took the lock, started the step and died without
+            # a manifest (killed): the run key has had its one try; the dispatcher retries the
+            # step as a new attempt
+            reason = "an earlier wrapper of this run ended without a result (killed); not run again"
+            print(f"proseo-wrapper: {reason}", file=sys.stderr)
+            return _failed(manifest, manifest.parent.name, reason, datetime.now(UTC))
+        started.write_text(f"{os.getpid()}\n")
         return _run(Path(args[0]), manifest)
 
 

@@ -72,7 +72,11 @@ from proseo.model.base import utc_now
 from proseo.model.states import bulk_transition
 from proseo.plugins import load_executor_class
 from proseo.secrets import SecretBox, open_settings
-from proseo.storage.factory import facility_storage_settings, split_credentials
+from proseo.storage.factory import (
+    facility_storage,
+    facility_storage_settings,
+    split_credentials,
+)
 
 log = logging.getLogger(__name__)
 
@@ -479,6 +483,9 @@ class Dispatcher:
         """Ingest one finished run (idempotent: nothing happens unless the step is still
         RUNNING with this attempt); counted in the metrics once committed."""
         outcome = JobStepState.FAILED
+        if manifest is None or not manifest.status.succeeded:
+            # before the failure is recorded: until then no new attempt of the step runs
+            self._remove_outputs_of_failed_run(facility, f"proseo-{step_id}-{attempt}")
         with self.database.transaction() as session:
             step = session.scalar(select(JobStep).where(JobStep.id == step_id).with_for_update())
             if step is None or step.state is not JobStepState.RUNNING or step.attempt != attempt:
@@ -515,6 +522,26 @@ class Dispatcher:
         if manifest is not None and manifest.started and manifest.finished:
             seconds = (manifest.finished - manifest.started).total_seconds()
             metrics.JOB_STEP_DURATION.labels(facility.name).observe(max(0.0, seconds))
+
+    def _remove_outputs_of_failed_run(self, facility: ProcessingFacility, run_key: str) -> None:
+        """Delete what a failed run may have stored of its outputs (a wrapper killed during
+        its stage-out, a stage-out that failed half-way): the keys of its description, none
+        catalogued (a failed run's outputs never are; the next attempt names its outputs
+        anew). Failures are logged: ``proseo facility check`` finds what is left."""
+        try:
+            description = JobStepDescription.from_dict(
+                json.loads((self.run_dir(run_key) / "description.json").read_text("utf-8"))
+            )
+            storage = facility_storage(facility, self.settings)
+        except (OSError, ValueError, ContractError, ProseoError) as error:
+            log.warning("outputs of the failed run %s not cleaned up: %s", run_key, error)
+            return
+        for output in description.outputs:
+            try:
+                storage.delete(output.key)
+            except ProseoError as error:
+                log.warning("output %s of the failed run %s not deleted: %s", output.key,
+                            run_key, error)  # fmt: skip
 
     def _ingest_outputs(
         self,

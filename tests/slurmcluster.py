@@ -138,6 +138,23 @@ class SlurmCluster:
         )
         raise SlurmUnavailable(f"the Slurm node did not become idle in {timeout_s} s:\n{logs}")
 
+    def restart_controller(self, down_s: float) -> None:
+        """Stop slurmctld, wait ``down_s`` seconds, start it again (jobs on the node go on;
+        ``sbatch`` and ``squeue`` fail meanwhile)."""
+        controller = self._daemons[0]
+        controller.terminate()
+        try:
+            controller.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            controller.kill()
+        time.sleep(down_s)
+        self._daemons[0] = subprocess.Popen(
+            ["slurmctld", "-D"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.folder / "log" / "slurmctld.stderr").open("ab"),
+        )
+
     def stop(self) -> None:
         """Stop both daemons (running jobs are killed with the node)."""
         for daemon in reversed(self._daemons):

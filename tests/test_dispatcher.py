@@ -440,6 +440,38 @@ def test_ready_steps_of_a_failed_order_do_not_keep_the_dispatcher_busy(
     assert report.states == {}
 
 
+def test_a_failed_run_leaves_no_stored_outputs(tst: Database, settings: Settings) -> None:
+    """What a failed run stored of its outputs (here: as a wrapper killed half-way through its
+    stage-out would leave) is deleted when the failure is collected: the next attempt names
+    its outputs anew, so they would stay orphaned."""
+    import json
+
+    from proseo.catalogue.consistency import check_consistency
+    from proseo.catalogue.facilities import storage_of_facility
+    from proseo.contract import JobStepDescription
+
+    _released_order(
+        tst,
+        orbits=[{"spacecraft": "TST1", "from": 4, "to": 4}],
+        dynamic_processing_parameters={"tstFailTypes": "L1B_______", "tstSleepSeconds": "1"},
+    )
+    dispatcher = Dispatcher(tst, settings)
+    assert dispatcher.tick().submitted == 1
+    (key,) = [p.name for p in dispatcher.runs_dir.iterdir() if p.name.startswith("proseo-")]
+    description = JobStepDescription.from_dict(
+        json.loads((dispatcher.run_dir(key) / "description.json").read_text())
+    )
+    storage = storage_of_facility(tst, settings)
+    partial = settings.data_dir / "partial.dat"
+    partial.write_text("half of a stage-out")
+    for output in description.outputs[:2]:
+        storage.put(partial, output.key)
+    assert len(check_consistency(tst, settings).orphans) == 2
+    _drain(dispatcher)
+    assert not any(storage.exists(o.key) for o in description.outputs)
+    assert check_consistency(tst, settings).consistent
+
+
 def _most_running_at_once(database: Database, step_ids: list[int]) -> int:
     """The largest number of the job steps RUNNING at one moment, from the state history
     (+1 when one became RUNNING, -1 when one left RUNNING)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -224,3 +225,41 @@ def test_a_duplicate_wrapper_waits_and_never_runs_the_processor_twice(tmp_path: 
     assert "already ran (COMPLETED)" in second.stderr
     assert run_log.read_text().splitlines() == ["o.dat"]  # the processor ran once
     assert json.loads(manifest.read_text())["status"] == "COMPLETED"
+
+
+def test_a_duplicate_of_a_killed_wrapper_does_not_run_the_step_again(tmp_path: Path) -> None:
+    """The first wrapper of a run is killed while its processor runs; the duplicate a
+    dispatcher submitted (it had lost track) gets the lock, sees the run started, and writes a
+    FAILED manifest instead of running the processor a second time under the same run key."""
+    import signal
+
+    storage = PosixStorage(tmp_path / "storage")
+    (tmp_path / "in.dat").write_text("x")
+    storage.put(tmp_path / "in.dat", "TST/L0/u/in.dat")
+    run_log = tmp_path / "runs.log"
+    description = tst_l1b_description(
+        {"kind": "posix", "root": str(tmp_path / "storage")},
+        "TST/L0/u/in.dat",
+        "TST/L1B/v/o.dat",
+        tstSleepSeconds="30",
+        tstRunLog=str(run_log),
+    )
+    path = tmp_path / "description.json"
+    path.write_text(json.dumps(description))
+    manifest = tmp_path / "run" / "manifest.json"
+    command = [sys.executable, "-m", "processor_wrappers", str(path), str(manifest)]
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not (run_log.exists() and run_log.read_text()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)  # the wrapper and its processor
+    first.wait(timeout=10)
+    assert not manifest.exists()
+    second = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    assert second.returncode == 1
+    assert "not run again" in second.stderr
+    assert run_log.read_text().splitlines() == ["o.dat"]  # the processor ran once
+    written = json.loads(manifest.read_text())
+    assert written["status"] == "FAILED"
+    assert "killed" in written["reason"]
