@@ -7,11 +7,18 @@ storage into a fresh work directory, writes the Job Order File, runs each task a
 failure), enforces the processor's maximum time, stores the outputs the Job Order names, and
 writes a result manifest (outputs with sizes and MD5, exit code, timings, log tail).
 
+A storage that cannot be reached (an S3 gateway restarting, a network file system away) is
+waited for: each stage-in and stage-out operation is tried again 1, 2, 4 ... 30 s apart for
+up to the description's ``storage_patience_s``, so a processor that has run is not lost to a
+short outage. A run that still cannot reach its storage ends FAILED with ``transient`` set in
+its manifest, and the dispatcher requeues it without counting an attempt.
+
 Needs storage access only: no database, no SQLAlchemy, no FastAPI (checked by a test).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import shutil
@@ -19,8 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from processor_wrappers.joborder import (
     Flavour,
@@ -32,6 +41,7 @@ from processor_wrappers.joborder import (
     write_job_order,
 )
 from proseo.contract import JobStepDescription, RunManifest, RunStatus, StoredOutput
+from proseo.errors import StorageError, StorageUnavailableError
 from proseo.storage import Storage
 from proseo.storage.factory import open_storage
 
@@ -42,6 +52,40 @@ def manifest_json(manifest: RunManifest) -> str:
 
 
 LOG_TAIL_LINES = 50
+
+STORAGE_RETRY_MAX_S = 30.0
+"""The longest pause (seconds) between two tries of an unreachable storage."""
+
+_T = TypeVar("_T")
+
+
+def patiently(what: str, call: Callable[[], _T], patience_s: float) -> _T:
+    """``call()``; while it raises :class:`StorageUnavailableError`, try again 1, 2, 4 ... up
+    to 30 s apart (each pause logged on standard error), for at most ``patience_s`` seconds
+    from the first failure.
+
+    :raises StorageUnavailableError: when the storage is still away after ``patience_s``.
+    :raises StorageError: at once, for any other storage failure (a missing key, access
+        denied: trying again would not help).
+    """
+    deadline = time.monotonic() + patience_s
+    pause = 1.0
+    while True:
+        try:
+            return call()
+        except StorageUnavailableError as error:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            wait = min(pause, left)
+            print(
+                f"proseo-wrapper: {what}: storage unreachable ({error.message}); "
+                f"trying again in {wait:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(wait)
+            pause = min(pause * 2, STORAGE_RETRY_MAX_S)
 
 
 def storage_for(description: JobStepDescription) -> Storage:
@@ -96,12 +140,23 @@ def run_job_step(
     inputs_dir.mkdir()
     outputs_dir.mkdir()
     status, reason, exit_code = RunStatus.COMPLETED, None, None
+    transient = False
+    patience = description.storage_patience_s
     outputs: list[StoredOutput] = []
     stdout, stderr = work / "stdout.log", work / "stderr.log"
     try:
         job_inputs = []
         for item in description.inputs:
-            paths = [str(storage.get(f.key, inputs_dir / f.name)) for f in item.files]
+            paths = [
+                str(
+                    patiently(
+                        f"stage-in of {f.key}",
+                        functools.partial(storage.get, f.key, inputs_dir / f.name),
+                        patience,
+                    )
+                )
+                for f in item.files
+            ]
             job_inputs.append(
                 JobOrderInput(
                     file_type=item.file_type,
@@ -175,7 +230,11 @@ def run_job_step(
                 status, reason = RunStatus.FAILED, f"processor did not write {', '.join(missing)}"
             else:
                 for o in description.outputs:
-                    stored = storage.put(outputs_dir / o.file_name, o.key)
+                    stored = patiently(
+                        f"stage-out of {o.key}",
+                        functools.partial(storage.put, outputs_dir / o.file_name, o.key),
+                        patience,
+                    )
                     outputs.append(
                         StoredOutput(
                             file_type=o.file_type,
@@ -186,6 +245,11 @@ def run_job_step(
                             product_id=o.product_id,
                         )
                     )
+    except StorageUnavailableError as error:
+        # the processor's work (if it ran) is lost with the work folder; nothing of it is
+        # catalogued, and the dispatcher deletes what was stored of the outputs
+        status, transient, outputs = RunStatus.FAILED, True, []
+        reason = f"the storage could not be reached for {patience:g} s: {error.message}"
     finally:
         log_tail = _tail(stdout, stderr)
         stdout_tail, stderr_tail = _tail(stdout), _tail(stderr)
@@ -204,13 +268,21 @@ def run_job_step(
         log_tail=log_tail,
         stdout_tail=stdout_tail,
         stderr_tail=stderr_tail,
+        transient=transient,
     )
     manifest_key = description.manifest_key
     if manifest_key:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             handle.write(manifest_json(result))
         try:
-            storage.put(Path(handle.name), manifest_key)
+            # a copy for the archive: the dispatcher reads the manifest beside the run
+            patiently(
+                f"storing the manifest as {manifest_key}",
+                lambda: storage.put(Path(handle.name), manifest_key),
+                0.0 if transient else patience,
+            )
+        except StorageError as error:
+            print(f"proseo-wrapper: manifest copy not stored: {error.message}", file=sys.stderr)
         finally:
             Path(handle.name).unlink(missing_ok=True)
     return result

@@ -74,10 +74,12 @@ def build_descriptions(
     facility: ProcessingFacility,
     storage: dict[str, Any],
     generation_time: datetime,
+    storage_patience_s: float = 300.0,
 ) -> dict[int, JobStepDescription]:
     """Descriptions of the job steps ``step_ids`` (their ``attempt`` already set for this run),
     by job step id. Sets ``generation_time`` (UTC) on their output products, as their file
-    names carry it.
+    names carry it. ``storage_patience_s``: how long the wrapper waits for an unreachable
+    storage (seconds).
 
     :raises ConfigurationError: when a mission's product file template cannot name an output.
     :raises NotFoundError: when a job step's mission has no installed plug-in.
@@ -120,6 +122,7 @@ def build_descriptions(
                     **order.dynamic_processing_parameters,
                 },
                 "processing_station": facility.name,
+                "storage_patience_s": storage_patience_s,
             }
     inputs = _inputs(session, ids, facility)
     outputs = _outputs(session, ids, generation_time, descriptions)

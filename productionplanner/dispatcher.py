@@ -43,6 +43,7 @@ from productionplanner.executors.base import Executor, ExecutorStatus, RunSpec, 
 from productionplanner.lifecycle import (
     complete_job_step,
     fail_job_step,
+    requeue_job_step,
     supersede_older,
     time_out_inputs,
 )
@@ -58,7 +59,12 @@ from proseo.enums import (
     OrderState,
     StatefulEntity,
 )
-from proseo.errors import DatabaseBusyError, DatabaseUnavailableError, ProseoError
+from proseo.errors import (
+    DatabaseBusyError,
+    DatabaseUnavailableError,
+    ProseoError,
+    StorageUnavailableError,
+)
 from proseo.model import (
     Job,
     JobStep,
@@ -90,6 +96,7 @@ COUNTERS = (
     "completed",
     "failed",
     "retried",
+    "requeued",
     "woken",
     "timed_out",
     "cancelled",
@@ -106,6 +113,7 @@ class TickReport:
     completed: int = 0
     failed: int = 0
     retried: int = 0
+    requeued: int = 0
     woken: int = 0
     timed_out: int = 0
     cancelled: int = 0
@@ -148,7 +156,9 @@ class TickReport:
         """One status line for operators."""
         return (
             f"submitted {self.submitted}, completed {self.completed}, failed {self.failed}, "
-            f"retried {self.retried}, woken {self.woken}; now running {self.running}, "
+            f"retried {self.retried}, "
+            + (f"requeued {self.requeued}, " if self.requeued else "")
+            + f"woken {self.woken}; now running {self.running}, "
             f"ready {self.ready}, waiting for input {self.waiting}"
         )
 
@@ -441,14 +451,15 @@ class Dispatcher:
                 continue
             self._finish(facility, *steps[key], manifest, None, report)
         for key in crashed:
-            self._submissions.pop(key, None)
-            self._finish(
+            recorded = self._finish(
                 facility,
                 *steps[key],
                 None,
                 "the run ended without a result manifest (killed, or the wrapper crashed)",
                 report,
             )
+            if recorded:  # else polled again next round (its outputs could not be cleaned up)
+                self._submissions.pop(key, None)
         if lost:
             specs = []
             _, credentials = split_credentials(facility_storage_settings(facility, self.settings))
@@ -479,17 +490,30 @@ class Dispatcher:
         manifest: RunManifest | None,
         failure: str | None,
         report: TickReport,
-    ) -> None:
+    ) -> bool:
         """Ingest one finished run (idempotent: nothing happens unless the step is still
-        RUNNING with this attempt); counted in the metrics once committed."""
-        outcome = JobStepState.FAILED
-        if manifest is None or not manifest.status.succeeded:
+        RUNNING with this attempt); counted in the metrics once committed.
+
+        A run that failed because the storage could not be reached (its manifest says
+        ``transient``) is requeued without counting the attempt, held back by the back-off,
+        up to ``executor.transient_requeues`` times a job step; after that it fails as any
+        run does.
+
+        :returns: ``False`` when the run is left for a later round: it failed, and the outputs
+            it may have stored cannot be deleted now (the storage is unreachable); the step
+            stays RUNNING so no new attempt races the clean-up.
+        """
+        outcome = JobStepState.FAILED.value
+        if (manifest is None or not manifest.status.succeeded) and not (
             # before the failure is recorded: until then no new attempt of the step runs
             self._remove_outputs_of_failed_run(facility, f"proseo-{step_id}-{attempt}")
+        ):
+            return False
+        executor_settings = self.settings.executor
         with self.database.transaction() as session:
             step = session.scalar(select(JobStep).where(JobStep.id == step_id).with_for_update())
             if step is None or step.state is not JobStepState.RUNNING or step.attempt != attempt:
-                return
+                return True
             job = session.get_one(Job, step.job_id)
             if manifest is not None:
                 step.exit_code = manifest.exit_code
@@ -505,7 +529,7 @@ class Dispatcher:
             else:
                 step.processing_completion_time = utc_now()
             if failure is None and manifest is not None:
-                outcome = JobStepState.COMPLETED
+                outcome = JobStepState.COMPLETED.value
                 arrivals = self._ingest_outputs(session, step, facility, manifest)
                 complete_job_step(
                     session, step, changed_by=self.name, reason=manifest.reason or "completed"
@@ -515,19 +539,37 @@ class Dispatcher:
                 report.woken += recheck_waiting_job_steps(
                     session, changed_by=self.name, arrivals=arrivals
                 )
+            elif (
+                manifest is not None
+                and manifest.transient
+                and step.transient_failures < executor_settings.transient_requeues
+            ):
+                hold = min(
+                    executor_settings.requeue_backoff_s * 2**step.transient_failures,
+                    executor_settings.requeue_backoff_max_s,
+                )
+                requeue_job_step(
+                    session, step, failure or "transient failure", hold_s=hold,
+                    changed_by=self.name,
+                )  # fmt: skip
+                report.requeued += 1
+                outcome = "REQUEUED"
             else:
                 self._fail(session, step, job, failure or "failed", report)
             roll_up(session, [job.processing_order_id], changed_by=self.name)
-        metrics.JOB_STEPS_FINISHED.labels(facility.name, outcome.value).inc()
+        metrics.JOB_STEPS_FINISHED.labels(facility.name, outcome).inc()
         if manifest is not None and manifest.started and manifest.finished:
             seconds = (manifest.finished - manifest.started).total_seconds()
             metrics.JOB_STEP_DURATION.labels(facility.name).observe(max(0.0, seconds))
+        return True
 
-    def _remove_outputs_of_failed_run(self, facility: ProcessingFacility, run_key: str) -> None:
+    def _remove_outputs_of_failed_run(self, facility: ProcessingFacility, run_key: str) -> bool:
         """Delete what a failed run may have stored of its outputs (a wrapper killed during
         its stage-out, a stage-out that failed half-way): the keys of its description, none
         catalogued (a failed run's outputs never are; the next attempt names its outputs
-        anew). Failures are logged: ``proseo facility check`` finds what is left."""
+        anew). Other failures are logged: ``proseo facility check`` finds what is left.
+
+        :returns: ``False`` when the storage cannot be reached (try again later)."""
         try:
             description = JobStepDescription.from_dict(
                 json.loads((self.run_dir(run_key) / "description.json").read_text("utf-8"))
@@ -535,13 +577,18 @@ class Dispatcher:
             storage = facility_storage(facility, self.settings)
         except (OSError, ValueError, ContractError, ProseoError) as error:
             log.warning("outputs of the failed run %s not cleaned up: %s", run_key, error)
-            return
+            return True
         for output in description.outputs:
             try:
                 storage.delete(output.key)
+            except StorageUnavailableError as error:
+                log.warning("outputs of the failed run %s not cleaned up yet (next round): %s",
+                            run_key, error.message)  # fmt: skip
+                return False
             except ProseoError as error:
                 log.warning("output %s of the failed run %s not deleted: %s", output.key,
                             run_key, error)  # fmt: skip
+        return True
 
     def _ingest_outputs(
         self,
@@ -698,6 +745,8 @@ class Dispatcher:
                             ProcessingOrder.execution_time.is_(None),
                             ProcessingOrder.execution_time <= utc_now(),
                         ),
+                        # requeued after a storage outage: held back for the back-off
+                        or_(JobStep.not_before.is_(None), JobStep.not_before <= utc_now()),
                     )
                     .order_by(JobStep.priority.desc(), JobStep.id)
                     .limit(free)
@@ -712,6 +761,7 @@ class Dispatcher:
                 .where(JobStep.id.in_(ids))
                 .values(
                     attempt=JobStep.attempt + 1,
+                    not_before=None,
                     processing_start_time=now,
                     processing_completion_time=None,
                     exit_code=None,
@@ -730,7 +780,9 @@ class Dispatcher:
             storage, credentials = split_credentials(
                 facility_storage_settings(locked, self.settings)
             )
-            descriptions = build_descriptions(session, ids, locked, storage, now)
+            descriptions = build_descriptions(
+                session, ids, locked, storage, now, self.settings.executor.storage_patience_s
+            )
             specs = []
             for description in descriptions.values():
                 folder = self.run_dir(description.run_key)

@@ -15,6 +15,7 @@ order's while one of its jobs has failed job steps (:func:`derive_failure_flags`
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.orm import Session
@@ -42,7 +43,8 @@ def fail_job_step(
     *,
     changed_by: str | None,
 ) -> bool:
-    """RUNNING -> FAILED; while the step's attempt count is at most the order's
+    """RUNNING -> FAILED; while the step's attempt count (its runs, less those that failed
+    for an unreachable storage: :func:`requeue_job_step`) is at most the order's
     ``max_retries``, at once back to READY for another attempt (FAILED -> PLANNED -> READY).
     A failure for good names the step and the reason in the order's state message.
 
@@ -50,19 +52,47 @@ def fail_job_step(
     """
     step.is_failed = True
     transition(session, step, S.FAILED, changed_by=changed_by, reason=reason)
-    if step.attempt <= order.max_retries:
+    counted = step.attempt - step.transient_failures
+    if counted <= order.max_retries:
         transition(
             session,
             step,
             S.PLANNED,
             changed_by=changed_by,
-            reason=f"automatic retry after attempt {step.attempt} of {order.max_retries + 1}",
+            reason=f"automatic retry after attempt {counted} of {order.max_retries + 1}",
         )
         step.is_failed = False
         transition(session, step, S.READY, changed_by=changed_by, reason="retry")
         return True
     order.state_message = f"job step {step.id} failed: {reason}"
     return False
+
+
+def requeue_job_step(
+    session: Session,
+    step: JobStep,
+    reason: str,
+    *,
+    hold_s: float,
+    changed_by: str | None,
+) -> None:
+    """RUNNING -> FAILED -> PLANNED -> READY after a run that failed for a transient cause
+    outside the processor (the storage could not be reached): the run does not count as an
+    attempt (``transient_failures`` goes up with ``attempt``), and the dispatcher does not
+    take the step again for ``hold_s`` seconds (``not_before``, UTC), so an outage is not met
+    by a run every round. The history names the cause and the hold."""
+    step.transient_failures += 1
+    step.not_before = utc_now() + timedelta(seconds=hold_s)
+    transition(session, step, S.FAILED, changed_by=changed_by, reason=reason)
+    transition(
+        session,
+        step,
+        S.PLANNED,
+        changed_by=changed_by,
+        reason=f"requeued without counting the attempt (transient failure "
+        f"{step.transient_failures}); not before {step.not_before.isoformat()}",
+    )
+    transition(session, step, S.READY, changed_by=changed_by, reason="requeue")
 
 
 def retry_failed_job_steps(

@@ -44,10 +44,20 @@ class ExecutorSettings(BaseModel):
     ``max_parallel`` caps the local processes this machine runs at once (the local executor
     runs at most the smaller of it and the facility's capacity); ``poll_interval_s`` is the
     default time between idle dispatcher rounds (seconds).
+
+    Storage outages: a processor wrapper waits up to ``storage_patience_s`` seconds for an
+    unreachable storage on each stage-in or stage-out operation (1, 2, 4 ... 30 s apart);
+    a run that still could not reach it is requeued without counting an attempt, at most
+    ``transient_requeues`` times a job step, each time held back ``requeue_backoff_s``
+    seconds, doubling up to ``requeue_backoff_max_s``.
     """
 
     max_parallel: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
     poll_interval_s: float = Field(default=2.0, gt=0)
+    storage_patience_s: float = Field(default=300.0, ge=0)
+    transient_requeues: int = Field(default=20, ge=0)
+    requeue_backoff_s: float = Field(default=30.0, ge=0)
+    requeue_backoff_max_s: float = Field(default=600.0, ge=0)
 
 
 class SecuritySettings(BaseModel):

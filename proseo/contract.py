@@ -189,6 +189,9 @@ class JobStepDescription:
     manifest_key: str | None = None
     """Storage key the wrapper also stores the manifest under (optional)."""
     keep_work_dir: bool = False
+    storage_patience_s: float = 300.0
+    """How long (seconds) the wrapper waits for an unreachable storage, per stage-in or
+    stage-out operation, before it gives up and reports the run as transient."""
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -245,6 +248,7 @@ class JobStepDescription:
             "config_files": list(self.config_files),
             "manifest_key": self.manifest_key,
             "keep_work_dir": self.keep_work_dir,
+            "storage_patience_s": self.storage_patience_s,
         }
 
     @classmethod
@@ -304,6 +308,7 @@ class JobStepDescription:
             config_files=tuple(str(c) for c in data.get("config_files") or ()),
             manifest_key=data.get("manifest_key"),
             keep_work_dir=bool(data.get("keep_work_dir", False)),
+            storage_patience_s=float(data.get("storage_patience_s", 300.0)),
         )
 
 
@@ -340,6 +345,10 @@ class RunManifest:
     log_tail: str = ""
     stdout_tail: str = ""
     stderr_tail: str = ""
+    transient: bool = False
+    """A FAILED run that failed because the storage could not be reached (for the
+    description's ``storage_patience_s``), not because of the processor: the dispatcher
+    requeues the job step without counting the attempt."""
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -367,6 +376,7 @@ class RunManifest:
             "log_tail": self.log_tail,
             "stdout_tail": self.stdout_tail,
             "stderr_tail": self.stderr_tail,
+            "transient": self.transient,
         }
 
     @classmethod
@@ -409,4 +419,5 @@ class RunManifest:
             log_tail=str(data.get("log_tail") or ""),
             stdout_tail=str(data.get("stdout_tail") or ""),
             stderr_tail=str(data.get("stderr_tail") or ""),
+            transient=bool(data.get("transient", False)),
         )

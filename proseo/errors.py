@@ -115,6 +115,14 @@ class StorageError(ProseoError):
     """The product storage (POSIX or S3) failed or refused an operation."""
 
 
+class StorageUnavailableError(StorageError):
+    """The storage could not be reached: the S3 endpoint refused or dropped the connection, or
+    answered with a server error (5xx), or a network file system was gone (``EIO``,
+    ``ESTALE``, ``ENOTCONN``, ``ETIMEDOUT``). Nothing is wrong with the request; the same
+    operation can succeed later. The processor wrapper waits for the storage, the dispatcher
+    requeues a run that failed for it without counting an attempt (HTTP 503)."""
+
+
 class ExecutorError(ProseoError):
     """A processing facility's executor (local, Slurm, Kubernetes) failed."""
 
@@ -156,6 +164,7 @@ HTTP_STATUS: dict[type[ProseoError], int] = {
     PlanningError: 422,
     JobOrderError: 422,
     StorageError: 502,
+    StorageUnavailableError: 503,
     ExecutorError: 502,
     ConfigurationError: 500,
     AuthenticationError: 401,

@@ -37,7 +37,8 @@ JOB_STEPS_DISPATCHED = Counter(
 )
 JOB_STEPS_FINISHED = Counter(
     "proseo_job_steps_finished",
-    "Job step runs collected by the dispatcher, by outcome (COMPLETED or FAILED).",
+    "Job step runs collected by the dispatcher, by outcome (COMPLETED, FAILED, or REQUEUED "
+    "after a storage outage).",
     ["facility", "outcome"],
     registry=REGISTRY,
 )

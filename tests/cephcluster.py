@@ -49,6 +49,7 @@ class CephRGW:
         self.access_key = ACCESS_KEY
         self.secret_key = SECRET_KEY
         self._daemons: list[subprocess.Popen[bytes]] = []
+        self._gateway: subprocess.Popen[bytes] | None = None
 
     def _ceph(self, *args: str, timeout: float = 60) -> str:
         result = subprocess.run(
@@ -68,13 +69,30 @@ class CephRGW:
             for p in sorted((self.folder / "log").glob("*"))
         )
 
-    def _daemon(self, *args: str) -> None:
-        log = (self.folder / "log" / f"{Path(args[0]).name}.stderr").open("wb")
-        self._daemons.append(
-            subprocess.Popen(
-                [*args, "-f", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=log
-            )
+    def _daemon(self, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.folder / "log" / f"{Path(args[0]).name}.stderr").open("ab")
+        daemon = subprocess.Popen(
+            [*args, "-f", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=log
         )
+        log.close()
+        self._daemons.append(daemon)
+        return daemon
+
+    def _wait_for_gateway(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.endpoint_url, timeout=2)
+                return
+            except urllib.error.HTTPError:
+                return  # it answers (403 for an anonymous listing is fine)
+            except (urllib.error.URLError, OSError):
+                if any(d.poll() is not None for d in self._daemons):
+                    self.stop()
+                    raise CephUnavailable(f"a Ceph daemon exited:\n{self._logs()}") from None
+                time.sleep(0.5)
+        self.stop()
+        raise CephUnavailable(f"radosgw did not answer in {timeout_s} s:\n{self._logs()}")
 
     def start(self, timeout_s: float = 120) -> CephRGW:
         """Install if needed, create and start mon, OSD and gateway, create the S3 user.
@@ -152,22 +170,8 @@ rgw_dns_name = 127.0.0.1
         self._ceph("ceph-osd", "-i", "0", "--mkfs", "--osd-uuid", osd_uuid, timeout=timeout_s)
         self._ceph("ceph", "osd", "crush", "add", "osd.0", "1.0", "root=default", "host=localhost")
         self._daemon("ceph-osd", "-i", "0")
-        self._daemon("radosgw", "-n", "client.rgw.proseo")
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.endpoint_url, timeout=2)
-                break
-            except urllib.error.HTTPError:
-                break  # it answers (403 for an anonymous listing is fine)
-            except (urllib.error.URLError, OSError):
-                if any(d.poll() is not None for d in self._daemons):
-                    self.stop()
-                    raise CephUnavailable(f"a Ceph daemon exited:\n{self._logs()}") from None
-                time.sleep(0.5)
-        else:
-            self.stop()
-            raise CephUnavailable(f"radosgw did not answer in {timeout_s} s:\n{self._logs()}")
+        self._gateway = self._daemon("radosgw", "-n", "client.rgw.proseo")
+        self._wait_for_gateway(timeout_s)
         self._ceph(
             "radosgw-admin",
             "-n",
@@ -186,6 +190,25 @@ rgw_dns_name = 127.0.0.1
         )
         return self
 
+    def stop_gateway(self) -> None:
+        """Stop the S3 gateway (radosgw) alone: S3 requests are refused until
+        :meth:`start_gateway`; the stored objects stay (the monitor and OSD keep running)."""
+        gateway = self._gateway
+        if gateway is None or gateway.poll() is not None:
+            return
+        gateway.kill()
+        gateway.wait(timeout=20)
+        self._daemons.remove(gateway)
+        self._gateway = None
+
+    def start_gateway(self, timeout_s: float = 120) -> None:
+        """Start the gateway again on the same port; returns once it answers.
+
+        :raises CephUnavailable: when it does not answer in ``timeout_s`` seconds."""
+        if self._gateway is None:
+            self._gateway = self._daemon("radosgw", "-n", "client.rgw.proseo")
+        self._wait_for_gateway(timeout_s)
+
     def stop(self) -> None:
         """Stop the daemons (memstore: the data goes with them)."""
         for daemon in reversed(self._daemons):
@@ -196,3 +219,4 @@ rgw_dns_name = 127.0.0.1
             except subprocess.TimeoutExpired:
                 daemon.kill()
         self._daemons.clear()
+        self._gateway = None

@@ -1,13 +1,17 @@
 """S3 storage against a real S3 server: Ceph's RADOS Gateway on localhost, started by the test
 setup (:mod:`tests.cephcluster`). Put/get/list/stat/delete, multipart uploads with their MD5,
 keys that try to escape the prefix, idempotent and all-or-nothing ingestion into S3, the
-processor wrapper staging from and to S3, and an order run by the dispatcher on S3."""
+processor wrapper staging from and to S3, and an order run by the dispatcher on S3; the
+gateway stopped under a run: the wrapper waits for it, and a run that gave up is requeued
+without counting an attempt."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import stat
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +25,18 @@ from ingestor.service import IngestItem, ingest
 from missions.testmission import plugin as tst_plugin
 from processor_wrappers.wrapper import run_job_step
 from productionplanner.dispatcher import Dispatcher
+from proseo.catalogue.consistency import check_consistency
 from proseo.catalogue.facilities import default_facility, storage_of_facility
-from proseo.contract import JobStepDescription, RunStatus
+from proseo.contract import JobStepDescription, RunManifest, RunStatus
 from proseo.db import Database
-from proseo.enums import OrderState
-from proseo.errors import ConflictError, InvalidInputError, StorageError
-from proseo.model import Product, ProductFile
+from proseo.enums import JobStepState, OrderState, StatefulEntity
+from proseo.errors import (
+    ConflictError,
+    InvalidInputError,
+    StorageError,
+    StorageUnavailableError,
+)
+from proseo.model import Job, JobStep, Product, ProductFile, StateHistory
 from proseo.secrets import SecretBox, seal_settings
 from proseo.storage.s3 import S3Storage
 from tests.cephcluster import CephRGW, CephUnavailable
@@ -328,3 +338,128 @@ def test_consistency_sweep_on_s3(s3_facility: Database, tmp_path: Path) -> None:
     assert len(done.forgotten) == len(found.missing)
     assert check_consistency(s3_facility, settings).consistent
     assert len(storage.list("TST/")) == 2
+
+
+def test_an_unreachable_gateway_is_a_storage_unavailable_error(
+    rgw: CephRGW, bucket: str, tmp_path: Path
+) -> None:
+    storage = S3Storage.from_settings(_settings(rgw, bucket))
+    rgw.stop_gateway()
+    try:
+        with pytest.raises(StorageUnavailableError, match="Could not connect"):
+            storage.put(_file(tmp_path / "a.dat", 10), "TST/a.dat")
+        with pytest.raises(StorageUnavailableError):
+            storage.exists("TST/a.dat")
+    finally:
+        rgw.start_gateway()
+    # a refusal of the request itself is not an outage
+    wrong = S3Storage.from_settings({**_settings(rgw, bucket), "secret_key": "wrong" * 8})
+    with pytest.raises(StorageError) as refused:
+        wrong.put(_file(tmp_path / "b.dat", 10), "TST/b.dat")
+    assert not isinstance(refused.value, StorageUnavailableError)
+
+
+def test_wrapper_waits_for_the_gateway_during_stage_out(
+    rgw: CephRGW, bucket: str, tmp_path: Path, capsys: Any
+) -> None:
+    """The gateway goes away while the processor runs and comes back 6 s later: the
+    wrapper's stage-out waits for it and the processor's work is kept (not run again)."""
+    settings = _settings(rgw, bucket, prefix="w")
+    storage = S3Storage.from_settings(settings)
+    storage.put(_file(tmp_path / "in.dat", 100), "TST/L0/u/in.dat")
+    run_log = tmp_path / "runs.log"
+    data = tst_l1b_description(
+        settings, "TST/L0/u/in.dat", "TST/L1B/v/out.dat",
+        tstSleepSeconds="3", tstRunLog=str(run_log),
+    )  # fmt: skip
+    description = JobStepDescription.from_dict({**data, "storage_patience_s": 60})
+    results: list[Any] = []
+    runner = threading.Thread(
+        target=lambda: results.append(run_job_step(description, work_root=tmp_path))
+    )
+    runner.start()
+    time.sleep(1.0)  # staged in; the processor sleeps
+    rgw.stop_gateway()
+    try:
+        time.sleep(6.0)
+    finally:
+        rgw.start_gateway()
+    runner.join(timeout=120)
+    (result,) = results
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert not result.transient
+    assert result.outputs[0].md5 == storage.stat("TST/L1B/v/out.dat").md5
+    assert len(run_log.read_text().splitlines()) == 1  # the processor ran once
+    assert "stage-out of TST/L1B/v/out.dat: storage unreachable" in capsys.readouterr().err
+
+
+def test_wrapper_gives_up_after_its_patience_and_says_transient(
+    rgw: CephRGW, bucket: str, tmp_path: Path
+) -> None:
+    settings = _settings(rgw, bucket, prefix="w")
+    S3Storage.from_settings(settings).put(_file(tmp_path / "in.dat", 100), "TST/L0/u/in.dat")
+    data = tst_l1b_description(settings, "TST/L0/u/in.dat", "TST/L1B/v/out.dat")
+    description = JobStepDescription.from_dict({**data, "storage_patience_s": 2})
+    rgw.stop_gateway()
+    try:
+        started = time.monotonic()
+        result = run_job_step(description, work_root=tmp_path)
+        waited = time.monotonic() - started
+    finally:
+        rgw.start_gateway()
+    assert result.status is RunStatus.FAILED
+    assert result.transient
+    assert result.reason is not None
+    assert "could not be reached for 2 s" in result.reason
+    assert 2 <= waited < 30  # it waited, and no more than its patience (plus the last try)
+    assert RunManifest.from_dict(result.to_dict()).transient
+
+
+def test_a_run_failed_by_a_storage_outage_is_requeued_without_counting(
+    tst: Database, rgw: CephRGW, bucket: str, tmp_path: Path
+) -> None:
+    """The gateway is away when the job steps run (the wrappers give up after 1 s): the
+    steps stay RUNNING until their outputs can be cleaned up, then are requeued, held back
+    for the back-off, and complete once the gateway is back. The order allows no retry, so
+    a counted failure would have failed it."""
+    with tst.transaction() as session:
+        default_facility(session).storage_settings = _settings(rgw, bucket, prefix="archive")
+    settings = settings_for(tmp_path, tst)
+    settings.executor.storage_patience_s = 1.0
+    settings.executor.requeue_backoff_s = 2.0
+    store_catalogued_files(tst, settings)
+    order_id = _released_order(tst, max_retries=0)
+    dispatcher = Dispatcher(tst, settings)
+    rgw.stop_gateway()
+    try:
+        report = dispatcher.run(interval_s=0.2, timeout_s=15)
+        assert report.submitted >= 1
+        assert report.failed == report.requeued == 0  # nothing decided while it is away
+        assert _order(tst, order_id).state is OrderState.RUNNING
+        with tst.transaction() as session:
+            running = session.scalars(
+                select(JobStep)
+                .join(Job)
+                .where(Job.processing_order_id == order_id, JobStep.state == JobStepState.RUNNING)
+            ).all()
+            assert running
+            assert all(step.attempt == 1 for step in running)
+    finally:
+        rgw.start_gateway()
+    report = dispatcher.run(interval_s=0.2, until_idle=True, timeout_s=120)
+    assert report.requeued == len(running)
+    assert report.failed == 0
+    assert _order(tst, order_id).state is OrderState.COMPLETED
+    with tst.transaction() as session:
+        for step in running:
+            done = session.get_one(JobStep, step.id)
+            assert (done.attempt, done.transient_failures) == (2, 1)
+            reasons = session.scalars(
+                select(StateHistory.reason).where(
+                    StateHistory.entity_id == step.id,
+                    StateHistory.entity_type == StatefulEntity.JOB_STEP,
+                )
+            ).all()
+            assert any("could not be reached for 1 s" in (r or "") for r in reasons)
+            assert any("requeued without counting" in (r or "") for r in reasons)
+    assert check_consistency(tst, settings).orphans == []

@@ -225,7 +225,10 @@ class JobStep(Base):
     """One processor run producing one output product (with its components).
 
     ``priority`` is copied from the order so the dispatcher picks READY steps by one index;
-    ``attempt`` counts runs (the run key is ``proseo-<id>-<attempt>``); times are UTC;
+    ``attempt`` counts runs (the run key is ``proseo-<id>-<attempt>``); ``transient_failures``
+    the runs among them that failed because the storage could not be reached (not counted
+    against the order's ``max_retries``); ``not_before`` holds a step requeued after such a
+    failure back until then (UTC; the dispatcher's back-off); times are UTC;
     ``processing_stdout``/``processing_stderr`` keep the tail of the processor's logs.
     """
 
@@ -244,6 +247,9 @@ class JobStep(Base):
         "configured_processor.id", nullable=True, ondelete="SET NULL"
     )
     attempt: Mapped[int] = mapped_column(default=0)
+    # a server default: the planner's bulk writer (COPY) leaves the column out
+    transient_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    not_before: Mapped[datetime | None]
     stdout_log_level: Mapped[str] = mapped_column(String(16), default="INFO")
     stderr_log_level: Mapped[str] = mapped_column(String(16), default="INFO")
     job_order_filename: Mapped[str | None] = mapped_column(Text)

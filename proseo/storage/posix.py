@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from proseo.errors import StorageError
+from proseo.errors import StorageError, StorageUnavailableError
 from proseo.storage.base import StoredFile, check_key
 
 _BLOCK = 1024 * 1024
@@ -21,6 +22,16 @@ def md5_of(path: Path) -> str:
         for block in iter(lambda: handle.read(_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+_UNREACHABLE = {errno.EIO, errno.ESTALE, errno.ENOTCONN, errno.ETIMEDOUT, errno.EHOSTDOWN,
+                errno.EHOSTUNREACH, errno.ENETDOWN, errno.ENETUNREACH}  # fmt: skip
+"""``errno`` values of a network file system that is away (not of a wrong request)."""
+
+
+def _error(message: str, error: OSError) -> StorageError:
+    kind = StorageUnavailableError if error.errno in _UNREACHABLE else StorageError
+    return kind(message)
 
 
 class PosixStorage:
@@ -47,7 +58,7 @@ class PosixStorage:
             shutil.copyfile(local_path, temporary)
             os.replace(temporary, target)
         except OSError as error:
-            raise StorageError(f"cannot store {local_path} as {key!r}: {error}") from error
+            raise _error(f"cannot store {local_path} as {key!r}: {error}", error) from error
         return StoredFile(key, target.stat().st_size, md5_of(target))
 
     def get(self, key: str, local_path: Path) -> Path:
@@ -56,7 +67,7 @@ class PosixStorage:
             local_path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, local_path)
         except OSError as error:
-            raise StorageError(f"cannot fetch {key!r} to {local_path}: {error}") from error
+            raise _error(f"cannot fetch {key!r} to {local_path}: {error}", error) from error
         return local_path
 
     def exists(self, key: str) -> bool:
@@ -67,7 +78,7 @@ class PosixStorage:
         try:
             path.unlink(missing_ok=True)
         except OSError as error:
-            raise StorageError(f"cannot delete {key!r}: {error}") from error
+            raise _error(f"cannot delete {key!r}: {error}", error) from error
 
     def list(self, prefix: str = "") -> list[str]:
         base = self.root

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from proseo.errors import StorageError
+from proseo.errors import StorageError, StorageUnavailableError
 from proseo.storage.base import StoredFile, check_key
 from proseo.storage.posix import md5_of
 
@@ -88,7 +88,8 @@ class S3Storage:
         return self.prefix + check_key(key)
 
     def _error(self, action: str, key: str, error: Exception) -> StorageError:
-        return StorageError(f"S3 {action} of {key!r} in bucket {self.bucket!r} failed: {error}")
+        kind = StorageUnavailableError if _unreachable(error) else StorageError
+        return kind(f"S3 {action} of {key!r} in bucket {self.bucket!r} failed: {error}")
 
     def put(self, local_path: Path, key: str) -> StoredFile:
         """Upload (multipart above the threshold) with the MD5 as object metadata."""
@@ -200,3 +201,25 @@ class S3Storage:
         except (Boto3Error, BotoCoreError, ClientError) as error:
             raise self._error("copy", key, error) from error
         self.delete(key)
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it was raised from) says the S3 endpoint could not be
+    reached or failed on its side: connection refused, reset or timed out, or an HTTP 5xx
+    answer (after botocore's own retries). Access denied, a missing bucket or key are not."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current, (BotoConnectionError, HTTPClientError, ConnectionError, TimeoutError)
+        ):
+            return True
+        if isinstance(current, ClientError):
+            status = current.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            return int(status) >= 500
+        current = current.__cause__ or current.__context__
+    return False
