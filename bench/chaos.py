@@ -26,8 +26,13 @@ injected, by kind. Exit code 0 when every check passed.
     .venv/bin/python bench/chaos.py --short        # 12 faults over 6 orbits (CI)
 
 With ``--slurm`` the job steps run on a private single-node Slurm (as the tests start it)
-and ``restart-slurmctld`` (the controller down for 1-5 s) joins the faults. S3 storage and
-its outages are not part of it yet.
+and ``restart-slurmctld`` (the controller down for 1-5 s) joins the faults. With ``--s3`` the
+facility stores its products in a bucket of a private Ceph RADOS Gateway (as the tests start
+it) and ``stop-s3`` joins them: the gateway stopped for ``--s3-outage`` seconds (60) while
+the other faults go on, one stop per 40 faults (at least one) at even places among them. The
+wrappers wait 20 s for the storage, then give up and the dispatcher requeues their runs
+without counting an attempt (held back 5 s, doubling); pickup leaves the files it cannot
+store for its next scan. The full run of the issue is ``--slurm --s3``.
 """
 
 from __future__ import annotations
@@ -51,7 +56,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 KINDS = ("kill-server", "kill-dispatcher", "kill-wrapper", "kill-processor", "restart-postgres")
-"""The faults injected."""
+"""The faults injected (``--slurm`` adds ``restart-slurmctld``, ``--s3`` adds ``stop-s3``)."""
+
+S3_ENVIRONMENT = {
+    "PROSEO_EXECUTOR__STORAGE_PATIENCE_S": "20",
+    "PROSEO_EXECUTOR__REQUEUE_BACKOFF_S": "5",
+}
+"""With ``--s3``: the wrappers wait 20 s for the storage (so some runs give up in a 60 s
+outage and are requeued), requeued runs are held back 5 s, doubling."""
 
 GRANULES_PER_ORBIT = 5
 
@@ -59,11 +71,19 @@ GRANULES_PER_ORBIT = 5
 class Production:
     """The processes of the production: the server and two dispatchers, restartable."""
 
-    def __init__(self, url: str, data_dir: Path, pickup: Path, logs: Path) -> None:
+    def __init__(
+        self,
+        url: str,
+        data_dir: Path,
+        pickup: Path,
+        logs: Path,
+        environment: dict[str, str] | None = None,
+    ) -> None:
         self.url = url
         self.data_dir = data_dir
         self.pickup = pickup
         self.logs = logs
+        self.environment = environment or {}
         self.server: subprocess.Popen[bytes] | None = None
         self.dispatchers: list[subprocess.Popen[bytes] | None] = [None, None]
         self.starts: Counter[str] = Counter()
@@ -82,7 +102,12 @@ class Production:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PROSEO_LOCAL": "1", "PROSEO_EXECUTOR__MAX_PARALLEL": "4"},
+            env={
+                **os.environ,
+                "PROSEO_LOCAL": "1",
+                "PROSEO_EXECUTOR__MAX_PARALLEL": "4",
+                **self.environment,
+            },
         )
         log.close()
         return process
@@ -177,10 +202,51 @@ def own_runs(data_dir: Path, kind: str) -> list[int]:
     )
 
 
+class GatewayOutages:
+    """Stops of the S3 gateway, each ``outage_s`` seconds long, in a thread of its own so the
+    other faults go on meanwhile; one at a time."""
+
+    def __init__(self, gateway: Any, outage_s: float) -> None:
+        self.gateway = gateway
+        self.outage_s = outage_s
+        self.thread: threading.Thread | None = None
+        self.back_at = 0.0
+
+    def busy(self) -> bool:
+        """Whether the gateway is stopped now, or came back less than 10 s ago."""
+        running = self.thread is not None and self.thread.is_alive()
+        return running or time.monotonic() - self.back_at < 10
+
+    def stop_for_a_while(self) -> None:
+        """Stop the gateway now and start it again after the outage (in the background)."""
+
+        def outage() -> None:
+            self.gateway.stop_gateway()
+            try:
+                time.sleep(self.outage_s)
+            finally:
+                self.gateway.start_gateway()
+                self.back_at = time.monotonic()
+
+        self.thread = threading.Thread(target=outage, daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        """Until the gateway is back."""
+        if self.thread is not None:
+            self.thread.join()
+
+
 def inject(
-    kind: str, production: Production, cluster: Any, rng: random.Random, slurm: Any = None
+    kind: str,
+    production: Production,
+    cluster: Any,
+    rng: random.Random,
+    slurm: Any = None,
+    gateway: GatewayOutages | None = None,
 ) -> bool:
-    """Inject one fault of ``kind``; ``False`` when there was nothing to hit (no run)."""
+    """Inject one fault of ``kind``; ``False`` when there was nothing to hit (no run, or the
+    gateway is already stopped)."""
     if kind == "kill-server":
         assert production.server is not None
         production.server.send_signal(signal.SIGKILL)
@@ -207,6 +273,12 @@ def inject(
     if kind == "restart-slurmctld":
         slurm.restart_controller(rng.uniform(1.0, 5.0))
         return True
+    if kind == "stop-s3":
+        assert gateway is not None
+        if gateway.busy():
+            return False
+        gateway.stop_for_a_while()
+        return True
     if kind == "restart-postgres":
         cluster.pause()
         time.sleep(rng.uniform(1.0, 4.0))
@@ -215,9 +287,16 @@ def inject(
     raise ValueError(kind)
 
 
-def setup(url: str, data_dir: Path, work: Path, slurm_conf: str | None) -> None:
+def setup(
+    url: str,
+    data_dir: Path,
+    work: Path,
+    slurm_conf: str | None,
+    s3_settings: dict[str, Any] | None = None,
+) -> None:
     """Schema, TST, the L2 template and the data-driven trigger (through the CLI); the
-    facility on Slurm when ``slurm_conf`` is given."""
+    facility on Slurm when ``slurm_conf`` is given, its storage in S3 with ``s3_settings``
+    (the keys sealed by ``proseo facility set``)."""
 
     def proseo(*args: str) -> None:
         subprocess.run(
@@ -240,6 +319,11 @@ def setup(url: str, data_dir: Path, work: Path, slurm_conf: str | None) -> None:
         proseo(
             "facility", "set", "localhost", "--executor", "slurm",
             "--executor-settings", json.dumps({"slurm_conf": slurm_conf}),
+        )  # fmt: skip
+    if s3_settings is not None:
+        proseo(
+            "facility", "set", "localhost", "--storage", "S3",
+            "--storage-settings", json.dumps(s3_settings),
         )  # fmt: skip
     template = {
         "mission": "TST",
@@ -298,6 +382,16 @@ def finished(database: Any, expected_orders: int) -> bool:
     total = sum(states.values())
     done = states.get(OrderState.COMPLETED, 0) + states.get(OrderState.FAILED, 0)
     return total >= expected_orders and done == total
+
+
+def requeued(database: Any) -> int:
+    """Runs requeued without counting an attempt (they could not reach the storage)."""
+    from sqlalchemy import func, select
+
+    from proseo.model import JobStep
+
+    with database.transaction() as session:
+        return int(session.scalar(select(func.sum(JobStep.transient_failures))) or 0)
 
 
 def check(database: Any, settings: Any, work: Path, orbits: int) -> dict[str, Any]:
@@ -380,6 +474,15 @@ def main() -> int:
         help="run the job steps on a private single-node Slurm (started here, as root) and "
         "add slurmctld restarts to the faults",
     )
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="store the products in a private Ceph RADOS Gateway (started here, as root) and "
+        "add gateway stops to the faults",
+    )
+    parser.add_argument(
+        "--s3-outage", type=float, default=60.0, help="seconds the gateway stays stopped"
+    )
     args = parser.parse_args()
     if args.short:
         args.faults, args.orbits = 12, 6
@@ -401,10 +504,30 @@ def main() -> int:
         from tests.slurmcluster import SlurmCluster
 
         slurm = SlurmCluster(work / "slurm").start()
-        kinds = (*KINDS, "restart-slurmctld")
-    production = Production(cluster.url, data_dir, pickup, logs)
+        kinds = (*kinds, "restart-slurmctld")
+    rgw = gateway = None
+    s3_settings = None
+    if args.s3:
+        from proseo.storage.s3 import S3Storage
+        from tests.cephcluster import CephRGW
+
+        rgw = CephRGW(work / "ceph").start()
+        s3_settings = {
+            "kind": "s3", "bucket": "proseo-chaos", "prefix": "archive",
+            "endpoint_url": rgw.endpoint_url, "access_key": rgw.access_key,
+            "secret_key": rgw.secret_key,
+        }  # fmt: skip
+        S3Storage.from_settings(s3_settings).client.create_bucket(Bucket="proseo-chaos")
+        gateway = GatewayOutages(rgw, args.s3_outage)
+    # the gateway stops come at even places among the faults, one per 40 (at least one)
+    count = max(1, args.faults // 40) if args.s3 else 0
+    s3_stops = {args.faults * (k + 1) // (count + 1) for k in range(count)}
+
+    production = Production(
+        cluster.url, data_dir, pickup, logs, S3_ENVIRONMENT if args.s3 else None
+    )
     try:
-        setup(cluster.url, data_dir, work, None if slurm is None else str(slurm.conf))
+        setup(cluster.url, data_dir, work, None if slurm is None else str(slurm.conf), s3_settings)
         inputs = sorted(write_sample_data(work / "staging", 1, args.orbits))
         aux = [p for p in inputs if "AUX_ORB" in p.name]
         granules = [p for p in inputs if "L0____" in p.name]
@@ -422,13 +545,18 @@ def main() -> int:
         while sum(injected.values()) < args.faults and time.monotonic() - started < args.timeout:
             time.sleep(rng.uniform(0.3, 2.0))
             kind = rng.choice(kinds)
-            if inject(kind, production, cluster, rng, slurm):
+            if sum(injected.values()) in s3_stops:
+                s3_stops.discard(sum(injected.values()))
+                kind = "stop-s3"
+            if inject(kind, production, cluster, rng, slurm, gateway):
                 injected[kind] += 1
             else:
                 missed[kind] += 1
         print(f"seed {args.seed}: {sum(injected.values())} faults in "
               f"{time.monotonic() - started:.0f} s: {dict(injected)} "
               f"(nothing to hit: {dict(missed)})")  # fmt: skip
+        if gateway is not None:
+            gateway.wait()
         deadline = time.monotonic() + args.timeout
         while not (fed.is_set() and finished(database, args.orbits * GRANULES_PER_ORBIT)):
             if time.monotonic() > deadline:
@@ -443,6 +571,8 @@ def main() -> int:
         for name, (passed, detail) in results.items():
             ok = ok and passed
             print(f"{'PASS' if passed else 'FAIL'}  {name}: {detail}")
+        print(f"runs requeued without counting an attempt (storage outages): "
+              f"{requeued(database)}")  # fmt: skip
         print(f"logs in {logs}")
         return 0 if ok else 1
     finally:
@@ -450,6 +580,10 @@ def main() -> int:
         cluster.stop()
         if slurm is not None:
             slurm.stop()
+        if gateway is not None:
+            gateway.wait()
+        if rgw is not None:
+            rgw.stop()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ others. Ingested files move to ``.ingested/``; a product that fails moves to ``.
 ``<file>.reason.txt`` saying why; files that belong to no complete product after
 ``orphan_after_s`` seconds are set aside the same way. Hence each file is ingested once. When
 the database or the storage is busy or out of reach (an outage), the files stay where they
-are and the next scan tries them again.
+are and the next scan tries them again; a scan that meets an outage stops there, and the
+next scans come after 2, 4, 8 ... times the interval (at most 60 s) until one gets through.
 :func:`watch` runs scans on an interval with APScheduler.
 """
 
@@ -24,7 +25,13 @@ from typing import Any
 
 from ingestor.service import IngestItem, ingest
 from proseo.db import Database
-from proseo.errors import DatabaseBusyError, ProseoError, StorageError
+from proseo.errors import (
+    DatabaseBusyError,
+    DatabaseUnavailableError,
+    ProseoError,
+    StorageError,
+    StorageUnavailableError,
+)
 from proseo.plugins import MissionPlugin, load_mission_plugins
 from proseo.storage import Storage
 from proseo.storage.s3 import S3Storage
@@ -44,6 +51,62 @@ class ScanReport:
     already: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     woken: int = 0
+    outage: str | None = None
+    """Set when the scan stopped because the database or the storage could not be reached
+    (the message); what was left stays for a later scan."""
+
+
+OUTAGE_BACKOFF_MAX_S = 60.0
+"""The longest pause (seconds) between scans while the database or storage is away."""
+
+
+class OutageBackoff:
+    """When the scans of one pickup point may run: every tick normally; after a scan that met
+    an outage, only after 2, 4, 8 ... times the interval (at most 60 s), so an outage is not
+    met by a scan (and a log line per file) every interval."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.failures = 0
+        self.next_at = 0.0
+
+    def due(self) -> bool:
+        """Whether a scan may run now."""
+        return time.monotonic() >= self.next_at
+
+    def outage(self) -> float:
+        """Record a scan that met an outage; returns the seconds until the next one."""
+        self.failures += 1
+        delay = min(self.interval_s * float(2**self.failures), OUTAGE_BACKOFF_MAX_S)
+        self.next_at = time.monotonic() + delay
+        return delay
+
+    def passed(self) -> None:
+        """Record a scan that got through."""
+        self.failures, self.next_at = 0, 0.0
+
+
+def scan_with_backoff(
+    scan: Callable[[], ScanReport], backoff: OutageBackoff
+) -> tuple[ScanReport | None, str | None]:
+    """Run ``scan`` if ``backoff`` says it is due.
+
+    :returns: ``(None, None)`` when it is not due; otherwise its report (``None`` when the
+        scan failed as a whole) and, after an outage or a failure of the pickup point, a line
+        for the log saying when the next scan comes.
+    """
+    if not backoff.due():
+        return None, None
+    try:
+        report = scan()
+    except (DatabaseBusyError, StorageUnavailableError) as error:
+        return None, f"{error.message} (next scan in {backoff.outage():.0f} s)"
+    except ProseoError as error:
+        return None, f"pickup point: {error.message}"
+    if report.outage is not None:
+        return report, f"{report.outage} (next scan in {backoff.outage():.0f} s)"
+    backoff.passed()
+    return report, None
 
 
 def _move(files: list[Path], folder: Path, target: str, reason: str | None = None) -> None:
@@ -89,8 +152,12 @@ def _scan_files(
                     facility,
                     user="pickup",
                 )
+            except (DatabaseUnavailableError, StorageUnavailableError) as error:
+                # an outage: the other products would meet it too; all stay for a later scan
+                report.outage = error.message
+                return report
             except (DatabaseBusyError, StorageError) as error:
-                # the database or the storage is busy or out of reach, not the files' fault:
+                # the database or the storage is busy or refused, not the files' fault:
                 # they stay where they are for the next scan
                 report.failed.append((files[0].name, f"{error.message} (left for the next scan)"))
                 continue
@@ -210,16 +277,21 @@ def watch(
 ) -> None:
     """Run ``scan`` (e.g. :func:`scan_once` or :func:`scan_s3_once` with their arguments
     bound) every ``interval_s`` seconds until interrupted (APScheduler). A scan that fails
-    as a whole (the pickup folder or bucket unreachable) is reported and retried."""
+    as a whole (the pickup folder or bucket unreachable) is reported and retried; during an
+    outage with back-off (:class:`OutageBackoff`)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     scheduler = BlockingScheduler(timezone="UTC")
+    backoff = OutageBackoff(interval_s)
 
     def tick() -> None:
-        try:
-            report = scan()
-        except ProseoError as error:
-            report = ScanReport(failed=[("pickup point", error.message)])
+        report, problem = scan_with_backoff(scan, backoff)
+        if report is None and problem is None:
+            return
+        if report is None:
+            report = ScanReport()
+        if problem is not None:
+            report.failed.append(("pickup point", problem))
         if on_report is not None:
             on_report(report)
 
@@ -233,18 +305,25 @@ def watch(
 
 def start_pickup_monitor(scans: list[Callable[[], ScanReport]], interval_s: float) -> Any:
     """Run every scan of ``scans`` each ``interval_s`` seconds in a background thread
-    (APScheduler; ``proseo serve --pickup``). Failures are logged; the monitor carries on.
+    (APScheduler; ``proseo serve --pickup``). Failures are logged; the monitor carries on,
+    backing off while the database or the storage is away (:class:`OutageBackoff`).
 
     :returns: the running scheduler (call ``shutdown()`` to stop it).
     """
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    backoffs = [OutageBackoff(interval_s) for _ in scans]
+
     def tick() -> None:
-        for scan in scans:
+        for scan, backoff in zip(scans, backoffs, strict=True):
             try:
-                report = scan()
+                report, problem = scan_with_backoff(scan, backoff)
             except Exception:
                 log.exception("pickup scan failed")
+                continue
+            if problem is not None:
+                log.warning("pickup: %s", problem)
+            if report is None:
                 continue
             for name, reason in report.failed:
                 log.warning("pickup: %s: %s", name, reason)

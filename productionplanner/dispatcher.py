@@ -213,6 +213,8 @@ class Dispatcher:
         self._executor_config: dict[int, tuple[str, str, int]] = {}
         self._submissions: dict[str, Submission] = {}
         self._facility_of: dict[str, int] = {}  # run key -> facility id
+        # failed runs whose outputs could not be deleted yet: run key -> (next try, tries)
+        self._cleanup_retries: dict[str, tuple[float, int]] = {}
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -504,9 +506,8 @@ class Dispatcher:
             stays RUNNING so no new attempt races the clean-up.
         """
         outcome = JobStepState.FAILED.value
-        if (manifest is None or not manifest.status.succeeded) and not (
-            # before the failure is recorded: until then no new attempt of the step runs
-            self._remove_outputs_of_failed_run(facility, f"proseo-{step_id}-{attempt}")
+        if (manifest is None or not manifest.status.succeeded) and not self._cleaned_up(
+            facility, f"proseo-{step_id}-{attempt}"
         ):
             return False
         executor_settings = self.settings.executor
@@ -563,13 +564,33 @@ class Dispatcher:
             metrics.JOB_STEP_DURATION.labels(facility.name).observe(max(0.0, seconds))
         return True
 
-    def _remove_outputs_of_failed_run(self, facility: ProcessingFacility, run_key: str) -> bool:
+    def _cleaned_up(self, facility: ProcessingFacility, run_key: str) -> bool:
+        """Whether the outputs of the failed run are deleted, so its failure may be recorded
+        (until then no new attempt of the step runs). While the storage is unreachable the
+        clean-up is tried again after 2, 4, 8 ... up to 60 s, not every round."""
+        now = time.monotonic()
+        due_at, tries = self._cleanup_retries.get(run_key, (0.0, 0))
+        if now < due_at:
+            return False
+        problem = self._remove_outputs_of_failed_run(facility, run_key)
+        if problem is None:
+            self._cleanup_retries.pop(run_key, None)
+            return True
+        delay = min(2.0 ** (tries + 1), 60.0)
+        self._cleanup_retries[run_key] = (now + delay, tries + 1)
+        log.warning("outputs of the failed run %s not cleaned up yet: %s (next try in %.0f s)",
+                    run_key, problem, delay)  # fmt: skip
+        return False
+
+    def _remove_outputs_of_failed_run(
+        self, facility: ProcessingFacility, run_key: str
+    ) -> str | None:
         """Delete what a failed run may have stored of its outputs (a wrapper killed during
         its stage-out, a stage-out that failed half-way): the keys of its description, none
         catalogued (a failed run's outputs never are; the next attempt names its outputs
         anew). Other failures are logged: ``proseo facility check`` finds what is left.
 
-        :returns: ``False`` when the storage cannot be reached (try again later)."""
+        :returns: why the storage could not be reached (try again later), or ``None``."""
         try:
             description = JobStepDescription.from_dict(
                 json.loads((self.run_dir(run_key) / "description.json").read_text("utf-8"))
@@ -577,18 +598,16 @@ class Dispatcher:
             storage = facility_storage(facility, self.settings)
         except (OSError, ValueError, ContractError, ProseoError) as error:
             log.warning("outputs of the failed run %s not cleaned up: %s", run_key, error)
-            return True
+            return None
         for output in description.outputs:
             try:
                 storage.delete(output.key)
             except StorageUnavailableError as error:
-                log.warning("outputs of the failed run %s not cleaned up yet (next round): %s",
-                            run_key, error.message)  # fmt: skip
-                return False
+                return error.message
             except ProseoError as error:
                 log.warning("output %s of the failed run %s not deleted: %s", output.key,
                             run_key, error)  # fmt: skip
-        return True
+        return None
 
     def _ingest_outputs(
         self,

@@ -1,6 +1,7 @@
 """The short chaos runs in CI: ``bench/chaos.py --short`` (12 faults of every kind over six
-orbits of systematic production on PostgreSQL), with the local executor and on a private
-Slurm (with controller restarts), must pass every check of their books."""
+orbits of systematic production on PostgreSQL), with the local executor and POSIX storage,
+and on a private Slurm (with controller restarts) storing in a private Ceph S3 gateway (one
+60 s gateway stop among the faults), must pass every check of their books."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def test_short_chaos_run_keeps_the_books() -> None:
     _chaos("--seed", "3")
 
 
-def test_short_chaos_run_on_slurm_keeps_the_books() -> None:
+def test_short_chaos_run_on_slurm_and_s3_keeps_the_books() -> None:
     if os.geteuid() != 0 and os.environ.get("PROSEO_REQUIRE_SLURM") != "1":
         pytest.skip("a private Slurm is started as root")
-    _chaos("--slurm", "--seed", "4")
+    report = _chaos("--slurm", "--s3", "--seed", "4")
+    assert "'stop-s3': 1" in report

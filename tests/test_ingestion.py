@@ -3,6 +3,7 @@ and waiting job steps woken at once."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from datetime import datetime, timedelta
@@ -238,7 +239,7 @@ def test_pickup_leaves_files_in_place_while_storage_or_database_is_out_of_reach(
     import os
     import time
 
-    from ingestor.pickup import scan_once
+    from ingestor.pickup import OutageBackoff, scan_once, scan_with_backoff
     from proseo.db import create_database_engine
 
     pickup = tmp_path / "pickup"
@@ -257,13 +258,26 @@ def test_pickup_leaves_files_in_place_while_storage_or_database_is_out_of_reach(
     assert granule.exists()
     assert not (pickup / ".failed").exists()
 
-    # the database is out of reach: the same
+    # the database is out of reach: an outage, the scan stops there and backs off
     if tst.engine.dialect.name == "postgresql":
         url = tst.engine.url.set(port=1)  # nothing listens there
         unreachable = Database(create_database_engine(url.render_as_string(False)))
         report = scan_once(unreachable, PosixStorage(tmp_path / "storage"), pickup)
-        assert "cannot be reached" in report.failed[0][1]
+        assert report.outage is not None
+        assert "cannot be reached" in report.outage
+        assert report.failed == []
         assert granule.exists()
+        backoff = OutageBackoff(interval_s=1.0)
+        scan = functools.partial(scan_once, unreachable, PosixStorage(tmp_path / "s"), pickup)
+        first, problem = scan_with_backoff(scan, backoff)
+        assert first is not None
+        assert problem is not None
+        assert problem.endswith("(next scan in 2 s)")
+        assert scan_with_backoff(scan, backoff) == (None, None)  # not due yet
+        backoff.next_at = 0.0
+        _, problem = scan_with_backoff(scan, backoff)
+        assert problem is not None
+        assert problem.endswith("(next scan in 4 s)")
 
     # back: the next scan ingests it, once
     report = scan_once(tst, PosixStorage(tmp_path / "storage"), pickup)

@@ -137,7 +137,12 @@ def _print_scan(report: ScanReport) -> None:
     for name in report.already:
         console.print(f"already ingested {name} (same content; nothing done)")
     for name, reason in report.failed:
-        console.print(f"set aside {name}: {reason}", markup=False)
+        if name == "pickup point":  # the scan itself failed or stopped: nothing set aside
+            console.print(f"not scanned: {reason}", markup=False)
+        elif reason.endswith("(left for the next scan)"):
+            console.print(f"left {name}: {reason}", markup=False)
+        else:
+            console.print(f"set aside {name}: {reason}", markup=False)
     if report.ingested or report.already or report.failed:
         console.print(
             f"{len(report.ingested)} ingested, {len(report.already)} already there, "
