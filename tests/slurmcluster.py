@@ -103,13 +103,27 @@ class SlurmCluster:
         )
 
     def start(self, timeout_s: float = 60) -> SlurmCluster:
-        """Install if needed, start the daemons, wait until the node is idle.
+        """Install if needed, start the daemons, wait until the node is idle. The ports are
+        picked free, but another process can take one before the daemons bind it: then the
+        cluster is started again on new ports (three tries).
 
         :raises SlurmUnavailable: when that does not work (with the daemon logs).
         """
         _install()
         _start_munge()
+        for _ in range(3):
+            problem = self._start_once(timeout_s)
+            if problem is None:
+                return self
+            if "already in use" not in problem:
+                break
+        raise SlurmUnavailable(problem)
+
+    def _start_once(self, timeout_s: float) -> str | None:
+        """One try; ``None`` when the node is idle, else why not (with the logs)."""
         self._write_conf()
+        for log in (self.folder / "log").glob("*"):
+            log.unlink()
         for command in (["slurmctld", "-D", "-i"], ["slurmd", "-D", "-N", "localhost"]):
             self._daemons.append(
                 subprocess.Popen(
@@ -121,7 +135,7 @@ class SlurmCluster:
             )
             time.sleep(0.3)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and all(d.poll() is None for d in self._daemons):
             state = subprocess.run(
                 ["sinfo", "-h", "-N", "-o", "%T"],
                 env=self.env,
@@ -130,13 +144,13 @@ class SlurmCluster:
                 check=False,
             ).stdout.strip()
             if state in ("idle", "mixed", "allocated"):
-                return self
+                return None
             time.sleep(0.3)
         self.stop()
         logs = "\n".join(
             p.read_text(errors="replace")[-2000:] for p in sorted((self.folder / "log").glob("*"))
         )
-        raise SlurmUnavailable(f"the Slurm node did not become idle in {timeout_s} s:\n{logs}")
+        return f"the Slurm node did not become idle in {timeout_s} s:\n{logs}"
 
     def restart_controller(self, down_s: float) -> None:
         """Stop slurmctld, wait ``down_s`` seconds, start it again (jobs on the node go on;

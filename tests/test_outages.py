@@ -1,6 +1,7 @@
 """Outages: the dispatcher rides out its PostgreSQL going away (stopped for seconds, every
 connection cut) without exiting, backs off instead of spinning, and carries on where it
-stopped once the database is back."""
+stopped once the database is back; so does the whole server (dispatcher, triggers, sweep,
+pickup) through a minute without its database."""
 
 from __future__ import annotations
 
@@ -16,16 +17,20 @@ from sqlalchemy import select
 
 from orderman.service import run_command, run_plan
 from proseo.db import Database, create_database_engine, migrate
-from proseo.enums import OrderState
+from proseo.enums import JobStepState, OrderState
 from proseo.errors import DatabaseUnavailableError
-from proseo.model import ProcessingOrder
+from proseo.model import Job, JobStep, ProcessingOrder
 from tests.conftest import (
+    TST_ORBIT,
+    TST_T0,
     approved_tst_order,
     settings_for,
     store_catalogued_files,
     tst_catalogue,
 )
 from tests.pgcluster import PostgresCluster, PostgresClusterError
+from tests.test_ingestion import _tst_file
+from tests.test_serve import _serve
 
 
 @pytest.fixture
@@ -126,3 +131,79 @@ def test_dispatcher_rides_out_a_database_outage(
     # backed off (0.5, 1, 2, 4 s ... while away), not a retry every 0.2 s (about 40 in 8 s)
     assert 2 <= tries <= 12, text
     assert "next try in" in text
+
+
+def _running_steps(database: Database, order_id: int) -> int:
+    try:
+        with database.transaction() as session:
+            return len(
+                session.scalars(
+                    select(JobStep.id)
+                    .join(Job)
+                    .where(
+                        Job.processing_order_id == order_id,
+                        JobStep.state == JobStepState.RUNNING,
+                    )
+                ).all()
+            )
+    except DatabaseUnavailableError:
+        return 0
+
+
+def test_server_rides_out_a_minute_without_its_database(
+    own_postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    """``proseo serve`` with its dispatcher, triggers, sweep and a pickup folder loses its
+    PostgreSQL for 60 s while job steps run and a product arrives: it stays up, every loop
+    backs off (no traceback, a bounded number of log lines), and afterwards it collects the
+    runs that ended meanwhile, completes the order and ingests the product."""
+    database = Database(create_database_engine(own_postgres.url))
+    migrate.upgrade(database.engine)
+    tst_catalogue(database)
+    settings = settings_for(tmp_path, database)
+    store_catalogued_files(database, settings)
+    pickup = tmp_path / "pickup"
+    pickup.mkdir()
+    server, _ = _serve(
+        database, settings.data_dir, "--pickup", str(pickup), "--pickup-interval", "0.5",
+        "--dispatch-interval", "0.5", "--trigger-interval", "0.5", "--sweep-interval", "1",
+    )  # fmt: skip
+    log_path = settings.data_dir / "serve.log"
+    try:
+        order_id = approved_tst_order(
+            database, dynamic_processing_parameters={"tstSleepSeconds": "4"}
+        )
+        run_plan(database, order_id)
+        run_command(database, order_id, "release")
+        deadline = time.monotonic() + 60
+        while _running_steps(database, order_id) == 0:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        own_postgres.pause()
+        try:
+            start = TST_T0 + 40 * TST_ORBIT
+            granule = _tst_file(pickup, "L0________", start, start + TST_ORBIT / 5, b"late", 41)
+            time.sleep(60)
+            assert server.poll() is None, log_path.read_text()[-5000:]
+        finally:
+            own_postgres.resume()
+        deadline = time.monotonic() + 180
+        while not (
+            _order_state(database, order_id) is OrderState.COMPLETED
+            and (pickup / ".ingested" / granule.name).exists()
+        ):
+            assert time.monotonic() < deadline, log_path.read_text()[-5000:]
+            assert server.poll() is None, log_path.read_text()[-5000:]
+            time.sleep(1)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    text = log_path.read_text()
+    assert "Traceback" not in text, text[-5000:]
+    outage_lines = [line for line in text.splitlines() if "cannot be reached" in line]
+    # five loops backing off 0.5, 1, 2 ... 60 s: about 8 lines each in a minute, not one
+    # every half second (about 120 each)
+    assert 5 <= len(outage_lines) <= 80, "\n".join(outage_lines)
