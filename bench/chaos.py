@@ -401,7 +401,8 @@ def check(database: Any, settings: Any, work: Path, orbits: int) -> dict[str, An
     from proseo.catalogue.consistency import check_consistency
     from proseo.catalogue.facilities import storage_of_facility
     from proseo.enums import JobStepState, OrderState
-    from proseo.model import JobStep, ProcessingOrder, Product, ProductClass, ProductFile
+    from proseo.model import JobStep, ProcessingOrder, ProductFile
+    from tests.books import made_products
 
     results: dict[str, Any] = {}
     with database.transaction() as session:
@@ -411,14 +412,6 @@ def check(database: Any, settings: Any, work: Path, orbits: int) -> dict[str, An
                     select(ProcessingOrder.state, func.count()).group_by(ProcessingOrder.state)
                 ).all()
             )
-        )
-        made = Counter(
-            session.execute(
-                select(ProductClass.product_type, Product.sensing_start)
-                .join(Product, Product.product_class_id == ProductClass.id)
-                .join(ProductFile, ProductFile.product_id == Product.id)
-                .where(Product.job_step_id.is_not(None), Product.enclosing_product_id.is_(None))
-            ).all()
         )
         files = session.execute(
             select(ProductFile.file_path, ProductFile.product_file_name, ProductFile.checksum)
@@ -432,7 +425,8 @@ def check(database: Any, settings: Any, work: Path, orbits: int) -> dict[str, An
         f"{dict((s.value, n) for s, n in states.items())}, expected "
         f"{orbits * GRANULES_PER_ORBIT} COMPLETED",
     )
-    per_class = Counter(product_type for product_type, _ in made)
+    made = made_products(database)
+    per_class = Counter(product_type for product_type, _, _ in made)
     results["each product made once"] = (
         per_class == {"L1B_______": orbits, "L2________": orbits}
         and (max(made.values()) if made else 0) == 1,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -108,46 +107,6 @@ def give_history(database: Any, finished: int, failed: int) -> None:
             for k, step_id in enumerate(ids)
         ]
         session.execute(update(JobStep), done)
-
-
-def serve(url: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``proseo serve`` on a free port (no dispatcher, no sweeps); returns it and its root."""
-    import httpx
-
-    from tests.pgcluster import free_port
-
-    port = free_port()
-    log = (folder / "serve.log").open("w")
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "proseo"),
-            "--database-url",
-            url,
-            "--data-dir",
-            str(folder),
-            "serve",
-            "--port",
-            str(port),
-            "--sweep-interval",
-            "0",
-            "--trigger-interval",
-            "0",
-            "--evict-interval",
-            "0",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    root = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{root}/api/v1/health", timeout=1).status_code == 200:
-                return server, root
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError("the server did not come up")
 
 
 def pages(database: Any) -> list[str]:
@@ -255,7 +214,12 @@ def main() -> int:
             steps = session.scalar(select(func.count(JobStep.id)))
             total = session.scalar(select(func.count(Product.id)))
         print(f"{total:,} products, {steps:,} job steps")
-        server, root = serve(url, folder)
+        from tests.servers import start_server, stop_server
+
+        server, root = start_server(
+            url, folder, "--sweep-interval", "0", "--trigger-interval", "0",
+            "--evict-interval", "0",
+        )  # fmt: skip
         try:
             client = httpx.Client(base_url=root, timeout=60, follow_redirects=False)
             form = client.get("/login").text
@@ -285,8 +249,7 @@ def main() -> int:
                 )
             print(f"slowest page at the 95th percentile: {worst:.1f} ms")
         finally:
-            server.terminate()
-            server.wait(timeout=20)
+            stop_server(server)
     return 0
 
 

@@ -77,7 +77,7 @@ def run(backend: str, rate: float, seconds: float, capacity: int) -> dict[str, l
         StateHistory,
         TriggerOccurrence,
     )
-    from tests.pgcluster import free_port
+    from tests.servers import start_server, stop_server
 
     orbits = max(1, round(rate * seconds / GRANULES_PER_ORBIT))
     if orbits > 100:
@@ -106,17 +106,11 @@ def run(backend: str, rate: float, seconds: float, capacity: int) -> dict[str, l
         inputs = sorted(write_sample_data(staging, 1, orbits))
         aux = [p for p in inputs if "AUX_ORB" in p.name]
         granules = [p for p in inputs if "L0____" in p.name]
-        port = free_port()
-        log = (work / "serve.log").open("w")
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "proseo"), "--database-url", url, "--data-dir",
-             str(data_dir), "serve", "--port", str(port), "--pickup", str(pickup),
-             "--pickup-interval", "0.1", "--dispatch-interval", "1", "--trigger-interval", "1",
-             "--sweep-interval", "30"],
-            stdout=log, stderr=subprocess.STDOUT,
+        server, _ = start_server(
+            url, data_dir, "--pickup", str(pickup), "--pickup-interval", "0.1",
+            "--dispatch-interval", "1", "--trigger-interval", "1", "--sweep-interval", "30",
         )  # fmt: skip
         try:
-            time.sleep(3)
             for path in aux:
                 shutil.move(path, pickup / path.name)
             started = time.monotonic()
@@ -142,9 +136,7 @@ def run(backend: str, rate: float, seconds: float, capacity: int) -> dict[str, l
                     break
                 time.sleep(0.5)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-            log.close()
+            stop_server(server)
         measures: dict[str, list[float]] = defaultdict(list)
         with database.transaction() as session:
             granule_arrivals = session.execute(

@@ -213,8 +213,9 @@ class Dispatcher:
         self._executor_config: dict[int, tuple[str, str, int]] = {}
         self._submissions: dict[str, Submission] = {}
         self._facility_of: dict[str, int] = {}  # run key -> facility id
-        # failed runs whose outputs could not be deleted yet: run key -> (next try, tries)
-        self._cleanup_retries: dict[str, tuple[float, int]] = {}
+        # failed runs whose outputs could not be deleted yet:
+        # run key -> (next try, tries, first try), monotonic seconds
+        self._cleanup_retries: dict[str, tuple[float, int, float]] = {}
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -565,19 +566,27 @@ class Dispatcher:
         return True
 
     def _cleaned_up(self, facility: ProcessingFacility, run_key: str) -> bool:
-        """Whether the outputs of the failed run are deleted, so its failure may be recorded
-        (until then no new attempt of the step runs). While the storage is unreachable the
-        clean-up is tried again after 2, 4, 8 ... up to 60 s, not every round."""
+        """Whether the failure of the run may be recorded: its outputs are deleted (so no
+        new attempt races the clean-up), or the storage stayed unreachable for
+        ``executor.cleanup_patience_s`` (then what it stored is left to ``proseo facility
+        check``, and logged). While the storage is unreachable the clean-up is tried again
+        after 2, 4, 8 ... up to 60 s, not every round."""
         now = time.monotonic()
-        due_at, tries = self._cleanup_retries.get(run_key, (0.0, 0))
+        due_at, tries, first_at = self._cleanup_retries.get(run_key, (0.0, 0, now))
         if now < due_at:
             return False
         problem = self._remove_outputs_of_failed_run(facility, run_key)
         if problem is None:
             self._cleanup_retries.pop(run_key, None)
             return True
+        if now - first_at >= self.settings.executor.cleanup_patience_s:
+            self._cleanup_retries.pop(run_key, None)
+            log.error("outputs of the failed run %s not cleaned up: %s; recording the failure "
+                      "anyway (proseo facility check lists what is left)", run_key,
+                      problem)  # fmt: skip
+            return True
         delay = min(2.0 ** (tries + 1), 60.0)
-        self._cleanup_retries[run_key] = (now + delay, tries + 1)
+        self._cleanup_retries[run_key] = (now + delay, tries + 1, first_at)
         log.warning("outputs of the failed run %s not cleaned up yet: %s (next try in %.0f s)",
                     run_key, problem, delay)  # fmt: skip
         return False

@@ -49,7 +49,10 @@ class ExecutorSettings(BaseModel):
     unreachable storage on each stage-in or stage-out operation (1, 2, 4 ... 30 s apart);
     a run that still could not reach it is requeued without counting an attempt, at most
     ``transient_requeues`` times a job step, each time held back ``requeue_backoff_s``
-    seconds, doubling up to ``requeue_backoff_max_s``.
+    seconds, doubling up to ``requeue_backoff_max_s``. A failed run's outputs are deleted
+    before its failure is recorded; while the storage is unreachable the step stays RUNNING
+    for up to ``cleanup_patience_s`` seconds, then the failure is recorded anyway (what the
+    run stored is left to ``proseo facility check``).
     """
 
     max_parallel: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
@@ -58,6 +61,7 @@ class ExecutorSettings(BaseModel):
     transient_requeues: int = Field(default=20, ge=0)
     requeue_backoff_s: float = Field(default=30.0, ge=0)
     requeue_backoff_max_s: float = Field(default=600.0, ge=0)
+    cleanup_patience_s: float = Field(default=3600.0, ge=0)
 
 
 class SecuritySettings(BaseModel):

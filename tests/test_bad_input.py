@@ -253,8 +253,14 @@ def test_an_unusable_description_still_gives_a_failed_manifest(tmp_path: Path) -
 def test_unreachable_storage_is_the_job_steps_reason(
     tst: Database, tst_settings: Settings, tmp_path: Path
 ) -> None:
-    """The wrapper cannot reach the facility's S3 storage: the job step's reason and log say
-    so (not 'the run ended without a result manifest')."""
+    """The wrapper cannot reach the facility's S3 storage (nothing listens at the endpoint):
+    once its patience, the requeues and the clean-up's patience are used up (all set short
+    here; by default they span hours of an outage), the job step fails and the order's
+    reason says why (not 'the run ended without a result manifest')."""
+    tst_settings.executor.storage_patience_s = 0.5
+    tst_settings.executor.transient_requeues = 1
+    tst_settings.executor.requeue_backoff_s = 0.1
+    tst_settings.executor.cleanup_patience_s = 0.0
     closed = free_port()
     with tst.transaction() as session:
         default_facility(session).storage_settings = {
@@ -278,8 +284,10 @@ def test_unreachable_storage_is_the_job_steps_reason(
         ).all()
         message = session.get_one(ProcessingOrder, order_id).state_message or ""
     assert failed
+    assert all((s.attempt, s.transient_failures) == (2, 1) for s in failed)
     assert "without a result manifest" not in message
-    assert "127.0.0.1" in message or "S3" in message, message
+    assert "the storage could not be reached for 0.5 s" in message, message
+    assert f"127.0.0.1:{closed}" in message, message
 
 
 def test_outputs_of_an_order_without_a_file_class_follow_the_missions_names(

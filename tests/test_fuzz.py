@@ -20,7 +20,7 @@ from missions.testmission import build_definition as build_tst_definition
 from proseo.catalogue.sync import sync_mission
 from proseo.db import Database, create_database_engine
 from tests.conftest import _PostgresDatabases, add_user, approved_tst_order
-from tests.test_serve import _serve
+from tests.servers import serve_database, stop_server
 
 CONFIG = Path(__file__).parent / "fuzz" / "schemathesis.toml"
 SEED = 20261129
@@ -37,7 +37,7 @@ def test_the_rest_api_holds_under_fuzzing(
             sync_mission(session, build_tst_definition())
         approved_tst_order(database, identifier="FUZZ")  # order 1 exists
         token = add_user(database, "fuzzer", ["ROOT"], mission=None)
-        server, base = _serve(database, tmp_path / "data", "--sweep-interval", "0")
+        server, base = serve_database(database, tmp_path / "data", "--sweep-interval", "0")
         try:
             root = base.removesuffix("/api/v1")
             st = Path(sys.executable).with_name("st")
@@ -67,8 +67,7 @@ def test_the_rest_api_holds_under_fuzzing(
                 check=False,
             )
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            stop_server(server)
         assert done.returncode == 0, done.stdout[-12000:] + done.stderr[-3000:]
         log = (tmp_path / "data" / "serve.log").read_text()
         assert "Traceback" not in log, log[-5000:]

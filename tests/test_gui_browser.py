@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from missions.landsat.sample_data import fetch_sample_data
 from proseo.cli.app import run
 from proseo.db import Database
 from tests.conftest import add_user
-from tests.test_serve import _serve
+from tests.servers import serve_database, stop_server
 
 CHROMIUM = Path(os.environ.get("PROSEO_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -148,7 +147,7 @@ def test_operator_runs_an_order_in_the_browser(
 
     database = _prepare(empty_engine, tmp_path, capsys)
     shots = Shots(_screenshot_folder(backend))
-    server, api = _serve(
+    server, api = serve_database(
         database,
         tmp_path / "data",
         "--dispatch-interval",
@@ -292,9 +291,5 @@ def test_operator_runs_an_order_in_the_browser(
         assert "ORDER_PLANNER" in refused.text()
         viewer.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
     assert shots.count >= 20

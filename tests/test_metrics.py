@@ -23,7 +23,7 @@ from proseo.plugins import get_mission_plugin
 from proseo.storage import PosixStorage
 from tests.conftest import TST_ORBIT, TST_T0, FailingStorage, approved_tst_order
 from tests.pgcluster import free_port
-from tests.test_serve import _serve
+from tests.servers import serve_database, stop_server
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -48,7 +48,7 @@ def test_a_served_order_shows_in_the_metrics(
     output); its metrics port then tells exactly that, the requests the API answered (by route
     template and status) and the database's gauges."""
     port = free_port()
-    server, base = _serve(
+    server, base = serve_database(
         tst,
         tst_settings.data_dir,
         "--sweep-interval",
@@ -73,8 +73,7 @@ def test_a_served_order_shows_in_the_metrics(
             assert time.monotonic() < deadline, scraped.text
             time.sleep(0.3)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
     assert scraped.headers["content-type"].startswith("text/plain")
     assert _value(samples, "proseo_database_up") == 1
     assert _value(samples, "proseo_job_steps_dispatched_total", facility="localhost") == 2

@@ -29,8 +29,8 @@ from tests.conftest import (
     tst_catalogue,
 )
 from tests.pgcluster import PostgresCluster, PostgresClusterError
+from tests.servers import serve_database, stop_server
 from tests.test_ingestion import _tst_file
-from tests.test_serve import _serve
 
 
 @pytest.fixture
@@ -121,11 +121,7 @@ def test_dispatcher_rides_out_a_database_outage(
         time.sleep(3)
         assert dispatcher.poll() is None, log_path.read_text()
     finally:
-        dispatcher.terminate()
-        try:
-            dispatcher.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            dispatcher.kill()
+        stop_server(dispatcher)
     text = log_path.read_text()
     tries = text.count("cannot be reached")
     # backed off (0.5, 1, 2, 4 s ... while away), not a retry every 0.2 s (about 40 in 8 s)
@@ -164,7 +160,7 @@ def test_server_rides_out_a_minute_without_its_database(
     store_catalogued_files(database, settings)
     pickup = tmp_path / "pickup"
     pickup.mkdir()
-    server, _ = _serve(
+    server, _ = serve_database(
         database, settings.data_dir, "--pickup", str(pickup), "--pickup-interval", "0.5",
         "--dispatch-interval", "0.5", "--trigger-interval", "0.5", "--sweep-interval", "1",
     )  # fmt: skip
@@ -196,11 +192,7 @@ def test_server_rides_out_a_minute_without_its_database(
             assert server.poll() is None, log_path.read_text()[-5000:]
             time.sleep(1)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
     text = log_path.read_text()
     assert "Traceback" not in text, text[-5000:]
     outage_lines = [line for line in text.splitlines() if "cannot be reached" in line]

@@ -17,7 +17,7 @@ from proseo.cli.app import run
 from proseo.config import Settings
 from proseo.db import Database
 from tests.conftest import TEST_PASSWORD, TST_ORBIT, TST_T0, add_user
-from tests.test_serve import _serve
+from tests.servers import serve_database, stop_server
 
 OPERATOR_ROLES = [
     "CLI_USER",
@@ -66,7 +66,7 @@ def test_order_flow_in_remote_mode(
     add_user(tst, "nocli", ["ORDER_READER"])
     monkeypatch.delenv("PROSEO_LOCAL", raising=False)
     monkeypatch.setenv("PROSEO_DATA_DIR", str(tmp_path / "elsewhere"))  # never used remotely
-    server, base = _serve(
+    server, base = serve_database(
         tst, tst_settings.data_dir, "--sweep-interval", "0", "--dispatch-interval", "0.3"
     )
     url = base.removesuffix(API_PREFIX)
@@ -153,5 +153,4 @@ def test_order_flow_in_remote_mode(
         revoked = httpx.get(f"{base}/missions", headers={"Authorization": f"Bearer {token}"})
         assert revoked.status_code == 401
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_server(server)

@@ -41,7 +41,7 @@ from proseo.model.base import utc_now
 from proseo.security.accounts import authenticate_password, create_user
 from proseo.security.principal import IMPLIED
 from tests.conftest import TEST_PASSWORD, TST_ORBIT, TST_T0, add_user, api_client, tst_order_spec
-from tests.test_serve import _serve
+from tests.servers import serve_database, stop_server
 
 
 def _role_checks(dependant: Any) -> list[RoleCheck]:
@@ -310,7 +310,7 @@ def test_route_role_mission_matrix(
         ids["token"] = session.scalars(
             select(ApiToken.id).join(User).where(User.username == f"has-{UserRole.CLI_USER}")
         ).one()
-    server, base = _serve(database, tmp_path / "data", "--sweep-interval", "0")
+    server, base = serve_database(database, tmp_path / "data", "--sweep-interval", "0")
 
     def client(token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -319,8 +319,7 @@ def test_route_role_mission_matrix(
     try:
         _walk_matrix(cases, ids, client, lacking, other, holder)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_server(server)
     with database.transaction() as session:
         approved = session.get_one(ProcessingOrder, ids["approvable"])
         assert approved.approved_by == f"has-{UserRole.ORDER_APPROVER}"

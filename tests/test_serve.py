@@ -4,8 +4,6 @@ the readiness safety-net sweep."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,48 +25,14 @@ from tests.conftest import (
     released_waiting_l1b_order,
     tst_order_spec,
 )
-from tests.pgcluster import free_port
-
-
-def _serve(database: Database, data_dir: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
-    """``proseo serve`` on a free port with ``options``; returns the process and the base URL
-    of the versioned API. Its output goes to ``<data_dir>/serve.log``."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log = (data_dir / "serve.log").open("w")
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "proseo"),
-            "--database-url",
-            database.engine.url.render_as_string(hide_password=False),
-            "--data-dir",
-            str(data_dir),
-            "serve",
-            "--port",
-            str(port),
-            *options,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    log.close()  # the child has its own handle; a pipe would fill up and block the server
-    base = f"http://127.0.0.1:{port}{API_PREFIX}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return server, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.terminate()
-    raise AssertionError("server did not come up")
+from tests.servers import serve_database, stop_server
 
 
 def test_server_watches_a_pickup_folder(tst: Database, tmp_path: Path) -> None:
     pickup = tmp_path / "pickup"
     pickup.mkdir()
     add_user(tst, "reader", ["PRODUCT_READER"])
-    server, base = _serve(
+    server, base = serve_database(
         tst, tmp_path / "data", "--sweep-interval", "0", "--pickup", str(pickup),
         "--pickup-interval", "0.3",
     )  # fmt: skip
@@ -91,8 +55,7 @@ def test_server_watches_a_pickup_folder(tst: Database, tmp_path: Path) -> None:
         ).json()
         assert [p["file_name"] for p in page["products"]] == [name]
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_server(server)
 
 
 def test_server_drives_an_order_over_http(
@@ -106,7 +69,7 @@ def test_server_drives_an_order_over_http(
         ["ORDER_MGR", "ORDER_PLANNER", "ORDER_READER", "PRODUCT_READER"],
     )
     approver = add_user(tst, "approver", ["ORDER_APPROVER"])
-    server, base = _serve(
+    server, base = serve_database(
         tst, tst_settings.data_dir, "--sweep-interval", "0", "--dispatch-interval", "0.3"
     )
     ops = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {operator}"})
@@ -162,8 +125,7 @@ def test_server_drives_an_order_over_http(
         assert "limit" in refused.text
         assert httpx.get(base.removesuffix(API_PREFIX) + "/docs").status_code == 200
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_server(server)
 
 
 def test_readiness_sweep_catches_inputs_that_arrived_without_an_event(tst: Database) -> None:

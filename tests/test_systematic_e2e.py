@@ -32,12 +32,10 @@ from proseo.db import Database
 from proseo.enums import OrderState
 from proseo.model import (
     ProcessingOrder,
-    Product,
-    ProductClass,
-    ProductFile,
     TriggerOccurrence,
 )
-from tests.test_serve import _serve
+from tests.books import made_products
+from tests.servers import serve_database, stop_server
 
 ORBITS = 15  # TST orbits of 2024-01-01 (orbit 15 starts at 23:20)
 
@@ -125,7 +123,7 @@ def test_a_mission_runs_by_itself_through_a_sigkill(database: Database, tmp_path
         "--pickup", str(pickup), "--pickup-interval", "0.3", "--dispatch-interval", "0.5",
         "--trigger-interval", "0.5", "--sweep-interval", "5",
     )  # fmt: skip
-    server, _ = _serve(database, data_dir, *options)
+    server, _ = serve_database(database, data_dir, *options)
     try:
         for path in aux:
             shutil.move(path, pickup / path.name)
@@ -137,7 +135,7 @@ def test_a_mission_runs_by_itself_through_a_sigkill(database: Database, tmp_path
                 server.send_signal(signal.SIGKILL)
                 server.wait(timeout=30)
                 (data_dir / "serve.log").rename(data_dir / "serve-killed.log")
-                server, _ = _serve(database, data_dir, *options)
+                server, _ = serve_database(database, data_dir, *options)
         deadline = time.monotonic() + 420
         while time.monotonic() < deadline:
             total, states = _state(database)
@@ -145,22 +143,14 @@ def test_a_mission_runs_by_itself_through_a_sigkill(database: Database, tmp_path
                 break
             time.sleep(1)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
     log = (data_dir / "serve.log").read_text()
     total, states = _state(database)
     assert (total, dict(states)) == (5 * ORBITS + 1, {OrderState.COMPLETED: total}), log[-3000:]
     with database.transaction() as session:
         occurrences = session.scalar(select(func.count(TriggerOccurrence.id)))
         by_creator = Counter(session.scalars(select(ProcessingOrder.created_by)).all())
-        made = Counter(
-            session.execute(
-                select(ProductClass.product_type, Product.sensing_start, Product.sensing_stop)
-                .join(Product, Product.product_class_id == ProductClass.id)
-                .join(ProductFile, ProductFile.product_id == Product.id)
-                .where(Product.job_step_id.is_not(None), Product.enclosing_product_id.is_(None))
-            ).all()
-        )
+    made = made_products(database)
     assert occurrences == total  # one order per occurrence, none twice
     assert by_creator == {"trigger:ON-L0": 5 * ORBITS, "trigger:DAILY-L3": 1}
     per_class = Counter(product_type for product_type, _, _ in made)
@@ -198,7 +188,7 @@ def test_a_campaign_survives_a_sigkill_of_the_server(database: Database, tmp_pat
     )  # fmt: skip
     _cli(database, data_dir, "campaign", "start", "RPRO", "-m", "TST")
     options = ("--dispatch-interval", "0.3", "--trigger-interval", "0.3", "--sweep-interval", "5")
-    server, _ = _serve(database, data_dir, *options)
+    server, _ = serve_database(database, data_dir, *options)
 
     def ordered() -> int:
         with database.transaction() as session:
@@ -218,26 +208,18 @@ def test_a_campaign_survives_a_sigkill_of_the_server(database: Database, tmp_pat
             time.sleep(0.1)
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=30)
-        server, _ = _serve(database, data_dir, *options)
+        server, _ = serve_database(database, data_dir, *options)
         deadline = time.monotonic() + 300
         while state() is not CampaignState.COMPLETED and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
     assert state() is CampaignState.COMPLETED, (data_dir / "serve.log").read_text()[-3000:]
     with database.transaction() as session:
         identifiers = session.scalars(select(ProcessingOrder.identifier)).all()
-        made = Counter(
-            session.execute(
-                select(ProductClass.product_type, Product.sensing_start)
-                .join(Product, Product.product_class_id == ProductClass.id)
-                .join(ProductFile, ProductFile.product_id == Product.id)
-                .where(Product.job_step_id.is_not(None), Product.enclosing_product_id.is_(None))
-            ).all()
-        )
+    made = made_products(database)
     assert sorted(identifiers) == [f"RPRO-{n:05d}" for n in range(1, 7)]
-    assert Counter(t for t, _ in made) == {"L1B_______": 6, "L2________": 6}
+    assert Counter(t for t, _, _ in made) == {"L1B_______": 6, "L2________": 6}
     assert max(made.values()) == 1
     runs = Counter(run_log.read_text().split())
     assert (len(runs), max(runs.values())) == (12, 1)
