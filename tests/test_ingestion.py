@@ -3,9 +3,11 @@ and waiting job steps woken at once."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,12 @@ from ingestor.service import IngestItem, ingest
 from proseo.cli.app import run
 from proseo.db import Database
 from proseo.enums import JobStepState
-from proseo.errors import ConflictError, InvalidInputError, StorageError
+from proseo.errors import (
+    ConflictError,
+    InvalidInputError,
+    StorageError,
+    StorageUnavailableError,
+)
 from proseo.model import JobStep, Product, ProductFile
 from proseo.plugins import get_mission_plugin
 from proseo.storage import PosixStorage, check_key, product_key
@@ -130,6 +137,31 @@ def test_names_that_could_escape_storage_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         storage.put(tmp_path, "../outside")
     assert product_key("TST", "L0", "abc", "x.dat") == "TST/L0/abc/x.dat"
+
+
+@pytest.mark.parametrize(
+    ("code", "unavailable"),
+    [(errno.ESTALE, True), (errno.EIO, True), (errno.ENOTCONN, True), (errno.ENOSPC, False),
+     (errno.EACCES, False)],
+)  # fmt: skip
+def test_posix_storage_tells_a_file_system_that_is_away_from_a_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, unavailable: bool
+) -> None:
+    """A network file system that is away (stale handle, I/O error, not connected) is an
+    outage to wait for; a full disk or a permission is not."""
+    storage = PosixStorage(tmp_path / "storage")
+    source = tmp_path / "a.dat"
+    source.write_text("x")
+
+    def fails(*_: Any) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr("proseo.storage.posix.shutil.copyfile", fails)
+    for action in (lambda: storage.put(source, "TST/a.dat"),
+                   lambda: storage.get("TST/a.dat", tmp_path / "b.dat")):  # fmt: skip
+        with pytest.raises(StorageError, match=os.strerror(code)) as raised:
+            action()
+        assert isinstance(raised.value, StorageUnavailableError) is unavailable
 
 
 def test_waiting_job_step_becomes_ready_when_its_input_is_ingested(
