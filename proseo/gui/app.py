@@ -39,10 +39,11 @@ def create_web_app(settings: Settings, database: Database | None = None) -> Fast
     from proseo.gui.pages import router as pages_router
     from proseo.gui.pages_catalogue import router as catalogue_router
     from proseo.gui.pages_config import router as config_router
+    from proseo.gui.pages_orders import router as orders_router
 
     app = create_app(settings, database)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.state.gui_routers = [pages_router, catalogue_router, config_router]
+    app.state.gui_routers = [pages_router, orders_router, catalogue_router, config_router]
     for router in app.state.gui_routers:
         app.include_router(router, include_in_schema=False)
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from proseo.catalogue.products import (
@@ -23,12 +22,11 @@ from proseo.catalogue.views import list_product_classes
 from proseo.enums import UserRole
 from proseo.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from proseo.gui.render import parse_int, parse_time, render, shown_mission
-from proseo.gui.session import WebUser, web_user
+from proseo.gui.session import User, WebUser
 from proseo.plugins import get_mission_plugin
 
 router = APIRouter()
 
-User = Annotated[WebUser, Depends(web_user)]
 
 PAGE = 50
 """Products per page."""

@@ -5,9 +5,7 @@ users."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from orderman.campaigns import (
@@ -30,14 +28,11 @@ from proseo.catalogue.views import (
 from proseo.enums import UserRole
 from proseo.errors import InvalidInputError, PermissionDeniedError, ProseoError
 from proseo.gui.render import redirect, render, shown_mission
-from proseo.gui.session import WebUser, checked_form, web_user
+from proseo.gui.session import Form, User
 from proseo.model.base import utc_now
 from proseo.security.accounts import list_users
 
 router = APIRouter()
-
-User = Annotated[WebUser, Depends(web_user)]
-Form = Annotated[dict[str, str], Depends(checked_form)]
 
 
 @router.get("/missions")

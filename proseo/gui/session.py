@@ -121,9 +121,11 @@ def web_user(request: Request) -> WebUser:
     return WebUser(principal, csrf_of(secret))
 
 
-async def checked_form(
-    request: Request, user: Annotated[WebUser, Depends(web_user)]
-) -> dict[str, str]:
+User = Annotated[WebUser, Depends(web_user)]
+"""A page parameter: the session's user (:func:`web_user`)."""
+
+
+async def checked_form(request: Request, user: User) -> dict[str, str]:
     """The posted form of a state-changing request, after its CSRF check (session token in
     the form field or header).
 
@@ -139,6 +141,10 @@ async def checked_form(
             field=CSRF_FIELD,
         )
     return fields
+
+
+Form = Annotated[dict[str, str], Depends(checked_form)]
+"""A page parameter: the posted form after its CSRF check (:func:`checked_form`)."""
 
 
 def new_login_csrf() -> str:
