@@ -19,6 +19,7 @@ from proseo.model import (
     ProductClass,
     ProductQuery,
 )
+from proseo.model.base import utc_now
 from proseo.model.order import product_query_satisfying_product
 
 
@@ -93,6 +94,11 @@ class JobStepView(BaseModel):
     window: str
     configured_processor: str | None
     attempt: int
+    transient_failures: int = 0
+    """Runs of ``attempt`` that failed because the storage was unreachable (requeued, not
+    counted against the order's ``max_retries``)."""
+    held_until: datetime | None = None
+    """A READY step requeued after such a failure is not dispatched before this time (UTC)."""
     inputs: list[QueryView]
     outputs: list[str]
     exit_code: int | None
@@ -386,6 +392,12 @@ def job_step_view(session: Session, job_step_id: int) -> JobStepView:
         if step.configured_processor
         else None,
         attempt=step.attempt,
+        transient_failures=step.transient_failures,
+        held_until=step.not_before
+        if step.state is JobStepState.READY
+        and step.not_before is not None
+        and step.not_before > utc_now()
+        else None,
         inputs=[
             QueryView(
                 product_type=q.requested_product_class.product_type,

@@ -23,9 +23,10 @@ from sqlalchemy import func, select
 from ingestor.pickup import scan_s3_once
 from ingestor.service import IngestItem, ingest
 from missions.testmission import plugin as tst_plugin
+from orderman.views import job_step_view
 from processor_wrappers.wrapper import run_job_step
-from productionplanner.dispatcher import Dispatcher
-from proseo.catalogue.consistency import check_consistency
+from productionplanner.dispatcher import Dispatcher, TickReport
+from proseo.catalogue.consistency import check_consistency, repair
 from proseo.catalogue.facilities import default_facility, storage_of_facility
 from proseo.contract import JobStepDescription, RunManifest, RunStatus
 from proseo.db import Database
@@ -317,8 +318,6 @@ def test_s3_pickup_prefix_ingests_good_objects_and_sets_bad_ones_aside(
 
 
 def test_consistency_sweep_on_s3(s3_facility: Database, tmp_path: Path) -> None:
-    from proseo.catalogue.consistency import check_consistency, repair
-
     settings = settings_for(tmp_path, s3_facility)
     storage = storage_of_facility(s3_facility, settings)
     for hour in (1, 2):
@@ -446,7 +445,18 @@ def test_a_run_failed_by_a_storage_outage_is_requeued_without_counting(
             assert all(step.attempt == 1 for step in running)
     finally:
         rgw.start_gateway()
-    report = dispatcher.run(interval_s=0.2, until_idle=True, timeout_s=120)
+    # the rounds after the outage clean up and requeue: held back, and the view says so
+    report = TickReport()
+    deadline = time.monotonic() + 60
+    while report.requeued < len(running):
+        assert time.monotonic() < deadline
+        report.add(dispatcher.tick())
+        time.sleep(0.2)
+    with tst.transaction() as session:
+        shown = [job_step_view(session, step.id) for step in running]
+    assert all(view.transient_failures == 1 for view in shown)
+    assert any(view.state == "READY" and view.held_until is not None for view in shown)
+    report.add(dispatcher.run(interval_s=0.2, until_idle=True, timeout_s=120))
     assert report.requeued == len(running)
     assert report.failed == 0
     assert _order(tst, order_id).state is OrderState.COMPLETED
