@@ -63,6 +63,7 @@ DESCRIPTION = JobStepDescription(
     config_files=("cfg.xml",),
     manifest_key="runs/proseo-12-3/manifest.json",
     keep_work_dir=True,
+    storage_patience_s=42.5,
 )
 
 
@@ -89,11 +90,26 @@ def test_manifest_round_trips_losslessly_through_json() -> None:
         log_tail="a\nb",
         stdout_tail="a",
         stderr_tail="b",
+        transient=True,
     )
     again = RunManifest.from_dict(json.loads(json.dumps(manifest.to_dict())))
     assert again == manifest
     assert again.status.succeeded
     assert not RunStatus.FAILED.succeeded
+
+
+def test_documents_of_the_same_version_without_the_optional_fields_keep_their_meaning() -> None:
+    """A description or manifest written before ``storage_patience_s`` and ``transient``
+    existed (same schema version) reads with the defaults that keep its old meaning."""
+    data = DESCRIPTION.to_dict()
+    del data["storage_patience_s"]
+    assert JobStepDescription.from_dict(data).storage_patience_s == 300.0
+    older = {
+        "schema_version": SCHEMA_VERSION, "run_key": "k", "status": "FAILED",
+        "exit_code": 1, "reason": "x", "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T00:00:01+00:00", "duration_s": 1.0,
+    }  # fmt: skip
+    assert RunManifest.from_dict(older).transient is False
 
 
 def test_another_schema_version_is_refused_naming_both_versions() -> None:
