@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestor.service import IngestItem, ingest
+from proseo.backoff import Backoff
 from proseo.db import Database
 from proseo.errors import (
     DatabaseBusyError,
@@ -60,34 +61,15 @@ OUTAGE_BACKOFF_MAX_S = 60.0
 """The longest pause (seconds) between scans while the database or storage is away."""
 
 
-class OutageBackoff:
-    """When the scans of one pickup point may run: every tick normally; after a scan that met
-    an outage, only after 2, 4, 8 ... times the interval (at most 60 s), so an outage is not
-    met by a scan (and a log line per file) every interval."""
-
-    def __init__(self, interval_s: float) -> None:
-        self.interval_s = interval_s
-        self.failures = 0
-        self.next_at = 0.0
-
-    def due(self) -> bool:
-        """Whether a scan may run now."""
-        return time.monotonic() >= self.next_at
-
-    def outage(self) -> float:
-        """Record a scan that met an outage; returns the seconds until the next one."""
-        self.failures += 1
-        delay = min(self.interval_s * float(2**self.failures), OUTAGE_BACKOFF_MAX_S)
-        self.next_at = time.monotonic() + delay
-        return delay
-
-    def passed(self) -> None:
-        """Record a scan that got through."""
-        self.failures, self.next_at = 0, 0.0
+def outage_backoff(interval_s: float) -> Backoff:
+    """The back-off of one pickup point scanned every ``interval_s`` seconds: after a scan
+    that met an outage, the next come after 2, 4, 8 ... times the interval (at most 60 s),
+    so an outage is not met by a scan (and a log line per file) every interval."""
+    return Backoff(first_s=2 * interval_s, max_s=OUTAGE_BACKOFF_MAX_S)
 
 
 def scan_with_backoff(
-    scan: Callable[[], ScanReport], backoff: OutageBackoff
+    scan: Callable[[], ScanReport], backoff: Backoff
 ) -> tuple[ScanReport | None, str | None]:
     """Run ``scan`` if ``backoff`` says it is due.
 
@@ -100,11 +82,11 @@ def scan_with_backoff(
     try:
         report = scan()
     except (DatabaseBusyError, StorageUnavailableError) as error:
-        return None, f"{error.message} (next scan in {backoff.outage():.0f} s)"
+        return None, f"{error.message} (next scan in {backoff.failed():.0f} s)"
     except ProseoError as error:
         return None, f"pickup point: {error.message}"
     if report.outage is not None:
-        return report, f"{report.outage} (next scan in {backoff.outage():.0f} s)"
+        return report, f"{report.outage} (next scan in {backoff.failed():.0f} s)"
     backoff.passed()
     return report, None
 
@@ -278,11 +260,11 @@ def watch(
     """Run ``scan`` (e.g. :func:`scan_once` or :func:`scan_s3_once` with their arguments
     bound) every ``interval_s`` seconds until interrupted (APScheduler). A scan that fails
     as a whole (the pickup folder or bucket unreachable) is reported and retried; during an
-    outage with back-off (:class:`OutageBackoff`)."""
+    outage with back-off (:func:`outage_backoff`)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     scheduler = BlockingScheduler(timezone="UTC")
-    backoff = OutageBackoff(interval_s)
+    backoff = outage_backoff(interval_s)
 
     def tick() -> None:
         report, problem = scan_with_backoff(scan, backoff)
@@ -306,13 +288,13 @@ def watch(
 def start_pickup_monitor(scans: list[Callable[[], ScanReport]], interval_s: float) -> Any:
     """Run every scan of ``scans`` each ``interval_s`` seconds in a background thread
     (APScheduler; ``proseo serve --pickup``). Failures are logged; the monitor carries on,
-    backing off while the database or the storage is away (:class:`OutageBackoff`).
+    backing off while the database or the storage is away (:func:`outage_backoff`).
 
     :returns: the running scheduler (call ``shutdown()`` to stop it).
     """
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    backoffs = [OutageBackoff(interval_s) for _ in scans]
+    backoffs = [outage_backoff(interval_s) for _ in scans]
 
     def tick() -> None:
         for scan, backoff in zip(scans, backoffs, strict=True):

@@ -49,6 +49,7 @@ from productionplanner.lifecycle import (
 )
 from productionplanner.rollup import roll_up
 from proseo import metrics
+from proseo.backoff import Backoff
 from proseo.config import Settings
 from proseo.contract import ContractError, JobStepDescription, RunManifest
 from proseo.db import Database
@@ -213,9 +214,8 @@ class Dispatcher:
         self._executor_config: dict[int, tuple[str, str, int]] = {}
         self._submissions: dict[str, Submission] = {}
         self._facility_of: dict[str, int] = {}  # run key -> facility id
-        # failed runs whose outputs could not be deleted yet:
-        # run key -> (next try, tries, first try), monotonic seconds
-        self._cleanup_retries: dict[str, tuple[float, int, float]] = {}
+        # failed runs whose outputs could not be deleted yet (the storage is unreachable)
+        self._cleanup_retries: dict[str, Backoff] = {}
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -571,22 +571,20 @@ class Dispatcher:
         ``executor.cleanup_patience_s`` (then what it stored is left to ``proseo facility
         check``, and logged). While the storage is unreachable the clean-up is tried again
         after 2, 4, 8 ... up to 60 s, not every round."""
-        now = time.monotonic()
-        due_at, tries, first_at = self._cleanup_retries.get(run_key, (0.0, 0, now))
-        if now < due_at:
+        backoff = self._cleanup_retries.setdefault(run_key, Backoff(first_s=2.0, max_s=60.0))
+        if not backoff.due():
             return False
         problem = self._remove_outputs_of_failed_run(facility, run_key)
         if problem is None:
-            self._cleanup_retries.pop(run_key, None)
+            del self._cleanup_retries[run_key]
             return True
-        if now - first_at >= self.settings.executor.cleanup_patience_s:
-            self._cleanup_retries.pop(run_key, None)
+        if backoff.failing_for() >= self.settings.executor.cleanup_patience_s:
+            del self._cleanup_retries[run_key]
             log.error("outputs of the failed run %s not cleaned up: %s; recording the failure "
                       "anyway (proseo facility check lists what is left)", run_key,
                       problem)  # fmt: skip
             return True
-        delay = min(2.0 ** (tries + 1), 60.0)
-        self._cleanup_retries[run_key] = (now + delay, tries + 1, first_at)
+        delay = backoff.failed()
         log.warning("outputs of the failed run %s not cleaned up yet: %s (next try in %.0f s)",
                     run_key, problem, delay)  # fmt: skip
         return False

@@ -271,7 +271,7 @@ def test_pickup_leaves_files_in_place_while_storage_or_database_is_out_of_reach(
     import os
     import time
 
-    from ingestor.pickup import OutageBackoff, scan_once, scan_with_backoff
+    from ingestor.pickup import outage_backoff, scan_once, scan_with_backoff
     from proseo.db import create_database_engine
 
     pickup = tmp_path / "pickup"
@@ -299,7 +299,7 @@ def test_pickup_leaves_files_in_place_while_storage_or_database_is_out_of_reach(
         assert "cannot be reached" in report.outage
         assert report.failed == []
         assert granule.exists()
-        backoff = OutageBackoff(interval_s=1.0)
+        backoff = outage_backoff(interval_s=1.0)
         scan = functools.partial(scan_once, unreachable, PosixStorage(tmp_path / "s"), pickup)
         first, problem = scan_with_backoff(scan, backoff)
         assert first is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -198,9 +199,10 @@ def tst_l1b_description(
     }
 
 
-def test_a_duplicate_wrapper_waits_and_never_runs_the_processor_twice(tmp_path: Path) -> None:
-    """A dispatcher that lost track of a run submits it again: the second wrapper of the same
-    run key waits for the first and reports its outcome."""
+def _wrapper_run(tmp_path: Path, sleep_s: str) -> tuple[list[str], Path, Path]:
+    """A TST L1B run on POSIX storage whose processor sleeps ``sleep_s`` seconds: the wrapper
+    command line (description and manifest paths), the manifest path and the processor's
+    run log (one line per processor run)."""
     storage = PosixStorage(tmp_path / "storage")
     (tmp_path / "in.dat").write_text("x")
     storage.put(tmp_path / "in.dat", "TST/L0/u/in.dat")
@@ -209,13 +211,19 @@ def test_a_duplicate_wrapper_waits_and_never_runs_the_processor_twice(tmp_path: 
         {"kind": "posix", "root": str(tmp_path / "storage")},
         "TST/L0/u/in.dat",
         "TST/L1B/v/o.dat",
-        tstSleepSeconds="1.5",
+        tstSleepSeconds=sleep_s,
         tstRunLog=str(run_log),
     )
     path = tmp_path / "description.json"
     path.write_text(json.dumps(description))
     manifest = tmp_path / "run" / "manifest.json"
-    command = [sys.executable, "-m", "processor_wrappers", str(path), str(manifest)]
+    return [sys.executable, "-m", "processor_wrappers", str(path), str(manifest)], manifest, run_log
+
+
+def test_a_duplicate_wrapper_waits_and_never_runs_the_processor_twice(tmp_path: Path) -> None:
+    """A dispatcher that lost track of a run submits it again: the second wrapper of the same
+    run key waits for the first and reports its outcome."""
+    command, manifest, run_log = _wrapper_run(tmp_path, "1.5")
     first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     second = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -231,23 +239,7 @@ def test_a_duplicate_of_a_killed_wrapper_does_not_run_the_step_again(tmp_path: P
     """The first wrapper of a run is killed while its processor runs; the duplicate a
     dispatcher submitted (it had lost track) gets the lock, sees the run started, and writes a
     FAILED manifest instead of running the processor a second time under the same run key."""
-    import signal
-
-    storage = PosixStorage(tmp_path / "storage")
-    (tmp_path / "in.dat").write_text("x")
-    storage.put(tmp_path / "in.dat", "TST/L0/u/in.dat")
-    run_log = tmp_path / "runs.log"
-    description = tst_l1b_description(
-        {"kind": "posix", "root": str(tmp_path / "storage")},
-        "TST/L0/u/in.dat",
-        "TST/L1B/v/o.dat",
-        tstSleepSeconds="30",
-        tstRunLog=str(run_log),
-    )
-    path = tmp_path / "description.json"
-    path.write_text(json.dumps(description))
-    manifest = tmp_path / "run" / "manifest.json"
-    command = [sys.executable, "-m", "processor_wrappers", str(path), str(manifest)]
+    command, manifest, run_log = _wrapper_run(tmp_path, "30")
     first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 30
     while not (run_log.exists() and run_log.read_text()):
