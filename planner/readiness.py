@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from planner.rules.evaluate import TimeWindow
 from planner.rules.memory import reaches_far
 from planner.rules.sql import evaluate_simple_rule_for_windows, longest_us
+from proseo.backoff import Backoff
 from proseo.db import Database
 from proseo.db.bulk import bulk_insert
 from proseo.enums import JobStepState
@@ -255,18 +256,28 @@ def recheck_waiting_job_steps(
 
 def start_sweeper(database: Database, interval_s: float) -> Any:
     """Run :func:`recheck_waiting_job_steps` for all classes every ``interval_s`` seconds in a
-    background thread (APScheduler): the safety net behind the ingestion event.
+    background thread (APScheduler): the safety net behind the ingestion event. A sweep that
+    finds the database busy or out of reach is logged once; the next sweeps are skipped for
+    2, 4, 8 ... times the interval (at most 60 s) while that lasts.
 
     :returns: the running scheduler (call ``shutdown()`` to stop it).
     """
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    backoff = Backoff(first_s=2 * interval_s, max_s=60.0)
+
     def sweep() -> None:
+        if not backoff.due():
+            return
         try:
             with database.transaction() as session:
                 recheck_waiting_job_steps(session, None, changed_by="readiness sweep")
-        except DatabaseBusyError as error:  # busy or out of reach: the next sweep tries again
-            log.warning("readiness sweep void: %s", error.message)
+        except DatabaseBusyError as error:  # busy or out of reach: a later sweep tries again
+            log.warning(
+                "readiness sweep void: %s; next sweep in %.0f s", error.message, backoff.failed()
+            )
+            return
+        backoff.passed()
 
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(sweep, "interval", seconds=interval_s, max_instances=1, coalesce=True)

@@ -40,6 +40,7 @@ from processor_wrappers.joborder import (
     TimeInterval,
     write_job_order,
 )
+from proseo.backoff import Backoff
 from proseo.contract import JobStepDescription, RunManifest, RunStatus, StoredOutput
 from proseo.errors import StorageError, StorageUnavailableError
 from proseo.storage import Storage
@@ -68,16 +69,15 @@ def patiently(what: str, call: Callable[[], _T], patience_s: float) -> _T:
     :raises StorageError: at once, for any other storage failure (a missing key, access
         denied: trying again would not help).
     """
-    deadline = time.monotonic() + patience_s
-    pause = 1.0
+    backoff = Backoff(first_s=1.0, max_s=STORAGE_RETRY_MAX_S)
     while True:
         try:
             return call()
         except StorageUnavailableError as error:
-            left = deadline - time.monotonic()
+            left = patience_s - backoff.failing_for()
             if left <= 0:
                 raise
-            wait = min(pause, left)
+            wait = min(backoff.failed(), left)
             print(
                 f"proseo-wrapper: {what}: storage unreachable ({error.message}); "
                 f"trying again in {wait:.1f} s",
@@ -85,7 +85,6 @@ def patiently(what: str, call: Callable[[], _T], patience_s: float) -> _T:
                 flush=True,
             )
             time.sleep(wait)
-            pause = min(pause * 2, STORAGE_RETRY_MAX_S)
 
 
 def storage_for(description: JobStepDescription) -> Storage:

@@ -358,7 +358,7 @@ class Dispatcher:
         should_stop: Callable[[], bool] | None,
         waiter: Waiter | None,
     ) -> TickReport:
-        pause = interval_s
+        backoff = Backoff(first_s=max(interval_s, 0.5), max_s=60.0)
         while True:
             try:
                 report = self.tick()
@@ -366,6 +366,7 @@ class Dispatcher:
                 # another writer (SQLite), or the database out of reach: this round is void
                 # (rolled back); try again, backing off while it stays out of reach
                 outage = isinstance(error, DatabaseUnavailableError)
+                pause = backoff.failed() if outage else interval_s
                 log.warning(
                     "dispatcher: %s%s",
                     error.message,
@@ -377,10 +378,9 @@ class Dispatcher:
                     return total
                 if should_stop is not None and should_stop():
                     return total
-                time.sleep(pause if outage else interval_s)
-                pause = min(max(pause, 0.5) * 2, 60.0) if outage else interval_s
+                time.sleep(pause)
                 continue
-            pause = interval_s
+            backoff.passed()
             total.add(report)
             if on_tick is not None:
                 on_tick(report)

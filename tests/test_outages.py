@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,6 +197,8 @@ def test_server_rides_out_a_minute_without_its_database(
     text = log_path.read_text()
     assert "Traceback" not in text, text[-5000:]
     outage_lines = [line for line in text.splitlines() if "cannot be reached" in line]
-    # five loops backing off 0.5, 1, 2 ... 60 s: about 8 lines each in a minute, not one
-    # every half second (about 120 each)
-    assert 5 <= len(outage_lines) <= 80, "\n".join(outage_lines)
+    by_loop = Counter(line.split(":", 1)[0].split(" void")[0] for line in outage_lines)
+    # each loop backs off 0.5 (or 1), 1, 2 ... 60 s: at most about 8 lines in a minute, not
+    # one every half second (about 120)
+    assert len(by_loop) >= 3, by_loop
+    assert max(by_loop.values()) <= 12, (by_loop, "\n".join(outage_lines))

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
+from proseo.backoff import Backoff
 from proseo.errors import DatabaseBusyError
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class _Listener(threading.Thread):
             return False
 
     def run(self) -> None:
-        backoff = 1.0
+        backoff = Backoff(first_s=1.0, max_s=60.0)
         while self._wanted():
             try:
                 raw: Any = self.engine.raw_connection()
@@ -104,7 +105,7 @@ class _Listener(threading.Thread):
                     connection = raw.driver_connection
                     connection.set_session(autocommit=True)
                     connection.cursor().execute(f"LISTEN {CHANNEL}")
-                    backoff = 1.0
+                    backoff.passed()
                     while self._wanted():
                         readable, _, _ = selectors.select([connection], [], [], 2.0)
                         if not readable:
@@ -118,9 +119,9 @@ class _Listener(threading.Thread):
                 finally:
                     raw.invalidate()
             except Exception as error:  # the database went away: wait and listen again
-                log.warning("wake-up listener: %s; listening again in %.0f s", error, backoff)
-                threading.Event().wait(backoff)
-                backoff = min(backoff * 2, 60.0)
+                delay = backoff.failed()
+                log.warning("wake-up listener: %s; listening again in %.0f s", error, delay)
+                threading.Event().wait(delay)
 
 
 class Waiter:
@@ -195,21 +196,21 @@ class BackgroundWorker:
         return self
 
     def _run(self) -> None:
-        backoff = self.interval_s
+        backoff = Backoff(first_s=self.interval_s, max_s=60.0)
         try:
             while not self._stop.is_set():
                 try:
                     wait = self.work()
-                    backoff = self.interval_s
+                    backoff.passed()
                 except DatabaseBusyError as error:  # out of reach or busy: no traceback
-                    log.warning("%s round void: %s; again in %.0f s", self.name, error, backoff)
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 60.0)
+                    delay = backoff.failed()
+                    log.warning("%s round void: %s; again in %.0f s", self.name, error, delay)
+                    self._stop.wait(delay)
                     continue
                 except Exception:  # logged; the next round tries again
-                    log.exception("%s round failed; again in %.0f s", self.name, backoff)
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 60.0)
+                    delay = backoff.failed()
+                    log.exception("%s round failed; again in %.0f s", self.name, delay)
+                    self._stop.wait(delay)
                     continue
                 if wait > 0:
                     self._waiter.wait(min(wait, self.interval_s))
