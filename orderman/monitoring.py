@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from proseo.db.functions import epoch_us
@@ -25,6 +25,7 @@ from proseo.model import (
     ProcessingOrder,
     ProductClass,
 )
+from proseo.model.base import utc_now
 from proseo.model.product import Product
 
 ACTIVE_STEP_STATES = [
@@ -90,6 +91,42 @@ def facility_capacities(session: Session) -> list[tuple[str, str, int]]:
                 ProcessingFacility.name, ProcessingFacility.state, ProcessingFacility.max_job_steps
             ).order_by(ProcessingFacility.name)
         )
+    ]
+
+
+@dataclass(frozen=True)
+class Requeues:
+    """Job steps of one facility that a storage outage sent back (``transient_failures`` > 0)
+    and that have not finished: how many are held back now (READY with a ``not_before`` in
+    the future) and the most requeues one of them has had. A count that keeps climbing says
+    the facility's storage stays out of reach (the dispatcher requeues a step up to
+    ``executor.transient_requeues`` times before its failure counts)."""
+
+    facility: str
+    held_back: int
+    most_requeues: int
+
+
+def requeue_counts(session: Session, mission: str | None = None) -> list[Requeues]:
+    """:class:`Requeues` per facility that has such job steps, of one mission (code) or of
+    all (``None``), by facility name."""
+    held = case(
+        (and_(JobStep.state == JobStepState.READY, JobStep.not_before > utc_now()), 1), else_=0
+    )
+    query = (
+        select(ProcessingFacility.name, func.sum(held), func.max(JobStep.transient_failures))
+        .join(Job, JobStep.job_id == Job.id)
+        .join(ProcessingFacility, Job.processing_facility_id == ProcessingFacility.id)
+        .where(
+            JobStep.state.in_([JobStepState.READY, JobStepState.RUNNING]),
+            JobStep.transient_failures > 0,
+        )
+        .group_by(ProcessingFacility.name)
+        .order_by(ProcessingFacility.name)
+    )
+    return [
+        Requeues(facility=name, held_back=int(count or 0), most_requeues=int(most or 0))
+        for name, count, most in session.execute(_in_mission(query, mission))
     ]
 
 

@@ -332,7 +332,10 @@ def test_dashboard_counts_and_failures(tst_settings: Settings, tst: Database) ->
     now = utc_now()
     with tst.transaction() as session:
         steps = session.scalars(select(JobStep).order_by(JobStep.id)).all()
-        failed, done = steps[0], steps[1]
+        failed, done, held, retried = steps[0], steps[1], steps[2], steps[3]
+        held.state, held.transient_failures = JobStepState.READY, 2
+        held.not_before = now + timedelta(minutes=10)  # requeued after a storage outage
+        retried.state, retried.transient_failures = JobStepState.RUNNING, 3
         failed.state = JobStepState.FAILED
         failed.processing_start_time = now - timedelta(minutes=10)
         failed.processing_completion_time = now - timedelta(minutes=5)
@@ -347,6 +350,8 @@ def test_dashboard_counts_and_failures(tst_settings: Settings, tst: Database) ->
     assert ">7</td>" in live  # the exit code
     cells = dict(re.findall(r'data-facility="[^"]+" data-state="(\w+)">(\d+)<', live))
     assert cells["FAILED"] == "1"
+    assert 'data-held-back="1"' in live
+    assert "1 (requeued up to 3&times;)" in live
     page = client.get("/").text
     series = re.search(r"data-series='([^']+)'", page)
     assert series is not None

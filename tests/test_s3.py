@@ -18,14 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import func, select
 
 from ingestor.pickup import scan_s3_once
 from ingestor.service import IngestItem, ingest
 from missions.testmission import plugin as tst_plugin
+from orderman.monitoring import Requeues, requeue_counts
 from orderman.views import job_step_view
 from processor_wrappers.wrapper import run_job_step
 from productionplanner.dispatcher import Dispatcher, TickReport
+from proseo.api.metrics import register_database_collector
 from proseo.catalogue.consistency import check_consistency, repair
 from proseo.catalogue.facilities import default_facility, storage_of_facility
 from proseo.contract import JobStepDescription, RunManifest, RunStatus
@@ -455,7 +458,18 @@ def test_a_run_failed_by_a_storage_outage_is_requeued_without_counting(
     with tst.transaction() as session:
         shown = [job_step_view(session, step.id) for step in running]
     assert all(view.transient_failures == 1 for view in shown)
-    assert any(view.state == "READY" and view.held_until is not None for view in shown)
+    held = [view for view in shown if view.state == "READY" and view.held_until is not None]
+    assert held
+    # the operator's dashboard and Prometheus see them: held back, requeued once each
+    with tst.transaction() as session:
+        assert requeue_counts(session) == [
+            Requeues(facility="localhost", held_back=len(held), most_requeues=1)
+        ]
+    registry = CollectorRegistry()
+    register_database_collector(tst, registry)
+    gauges = generate_latest(registry).decode()
+    assert f'proseo_job_steps_held_back{{facility="localhost"}} {float(len(held))}' in gauges
+    assert 'proseo_job_step_requeues_max{facility="localhost"} 1.0' in gauges
     report.add(dispatcher.run(interval_s=0.2, until_idle=True, timeout_s=120))
     assert report.requeued == len(running)
     assert report.failed == 0
@@ -473,3 +487,5 @@ def test_a_run_failed_by_a_storage_outage_is_requeued_without_counting(
             assert any("could not be reached for 1 s" in (r or "") for r in reasons)
             assert any("requeued without counting" in (r or "") for r in reasons)
     assert check_consistency(tst, settings).orphans == []
+    with tst.transaction() as session:
+        assert requeue_counts(session) == []  # finished: nothing held back any more

@@ -19,7 +19,12 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from orderman.monitoring import facility_capacities, job_step_counts, order_counts
+from orderman.monitoring import (
+    facility_capacities,
+    job_step_counts,
+    order_counts,
+    requeue_counts,
+)
 from proseo.db import Database
 from proseo.metrics import HTTP_DURATION, HTTP_REQUESTS, REGISTRY
 
@@ -30,7 +35,10 @@ class DatabaseCollector(Collector):
     """Gauges read from the database at each scrape (:mod:`orderman.monitoring`):
     ``proseo_job_steps`` (facility, state; the states of ``ACTIVE_STEP_STATES``),
     ``proseo_orders`` (mission, state) and
-    ``proseo_facility_capacity`` (facility: ``max_job_steps``). A failing read is logged and
+    ``proseo_facility_capacity`` (facility: ``max_job_steps``),
+    ``proseo_job_steps_held_back`` and ``proseo_job_step_requeues_max`` (facility: job steps
+    requeued after a storage outage and held back now, the most requeues of one unfinished
+    step; see :func:`orderman.monitoring.requeue_counts`). A failing read is logged and
     yields no samples (the scrape still answers, with ``proseo_database_up`` 0)."""
 
     def __init__(self, database: Database) -> None:
@@ -51,6 +59,17 @@ class DatabaseCollector(Collector):
             "Most job steps a facility runs at once (max_job_steps), by facility and state.",
             labels=["facility", "state"],
         )
+        held_back = GaugeMetricFamily(
+            "proseo_job_steps_held_back",
+            "READY job steps requeued after a storage outage and held back now, by facility.",
+            labels=["facility"],
+        )
+        requeues = GaugeMetricFamily(
+            "proseo_job_step_requeues_max",
+            "Most storage-outage requeues of one unfinished job step, by facility "
+            "(climbing: the facility's storage stays out of reach).",
+            labels=["facility"],
+        )
         up = GaugeMetricFamily("proseo_database_up", "1 when the scrape could read the database.")
         try:
             with self.database.transaction() as session:
@@ -60,11 +79,14 @@ class DatabaseCollector(Collector):
                     orders.add_metric([mission, order_state], count)
                 for name, facility_state, most in facility_capacities(session):
                     capacity.add_metric([name, facility_state], most)
+                for requeued in requeue_counts(session):
+                    held_back.add_metric([requeued.facility], requeued.held_back)
+                    requeues.add_metric([requeued.facility], requeued.most_requeues)
             up.add_metric([], 1)
         except Exception as error:  # a scrape must answer; the reason goes to the log
             log.warning("metrics: reading the database failed: %s", error)
             up.add_metric([], 0)
-        yield from (steps, orders, capacity, up)
+        yield from (steps, orders, capacity, held_back, requeues, up)
 
 
 def register_database_collector(

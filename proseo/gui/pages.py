@@ -22,6 +22,7 @@ from orderman.monitoring import (
     job_step_counts,
     order_counts,
     recent_failures,
+    requeue_counts,
 )
 from orderman.triggers import list_triggers
 from proseo.enums import OrderState, UserRole
@@ -124,8 +125,15 @@ def _dashboard_counts(request: Request, mission: str | None) -> dict[str, Any]:
         steps: dict[str, dict[str, int]] = {}
         for facility, state, count in job_step_counts(session, mission):
             steps.setdefault(facility, {})[state] = count
+        requeued = {r.facility: r for r in requeue_counts(session, mission)}
         facilities = [
-            {"name": name, "state": state, "capacity": most, "steps": steps.get(name, {})}
+            {
+                "name": name,
+                "state": state,
+                "capacity": most,
+                "steps": steps.get(name, {}),
+                "requeued": requeued.get(name),
+            }
             for name, state, most in facility_capacities(session)
         ]
         failures = recent_failures(session, utc_now() - timedelta(hours=24), mission)
