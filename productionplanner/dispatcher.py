@@ -30,7 +30,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -508,7 +508,7 @@ class Dispatcher:
         """
         outcome = JobStepState.FAILED.value
         if (manifest is None or not manifest.status.succeeded) and not self._cleaned_up(
-            facility, f"proseo-{step_id}-{attempt}"
+            facility, f"proseo-{step_id}-{attempt}", manifest.finished if manifest else None
         ):
             return False
         executor_settings = self.settings.executor
@@ -565,12 +565,16 @@ class Dispatcher:
             metrics.JOB_STEP_DURATION.labels(facility.name).observe(max(0.0, seconds))
         return True
 
-    def _cleaned_up(self, facility: ProcessingFacility, run_key: str) -> bool:
+    def _cleaned_up(
+        self, facility: ProcessingFacility, run_key: str, run_ended: datetime | None
+    ) -> bool:
         """Whether the failure of the run may be recorded: its outputs are deleted (so no
         new attempt races the clean-up), or the storage stayed unreachable for
-        ``executor.cleanup_patience_s`` (then what it stored is left to ``proseo facility
-        check``, and logged). While the storage is unreachable the clean-up is tried again
-        after 2, 4, 8 ... up to 60 s, not every round."""
+        ``executor.cleanup_patience_s`` since the run ended (``run_ended``, UTC, from its
+        manifest, so a restarted dispatcher keeps the clock; without a manifest, since this
+        dispatcher's first try) — then what it stored is left to ``proseo facility check``,
+        and logged. While the storage is unreachable the clean-up is tried again after 2, 4,
+        8 ... up to 60 s, not every round."""
         backoff = self._cleanup_retries.setdefault(run_key, Backoff(first_s=2.0, max_s=60.0))
         if not backoff.due():
             return False
@@ -578,7 +582,11 @@ class Dispatcher:
         if problem is None:
             del self._cleanup_retries[run_key]
             return True
-        if backoff.failing_for() >= self.settings.executor.cleanup_patience_s:
+        waited = max(
+            backoff.failing_for(),
+            (utc_now() - run_ended).total_seconds() if run_ended is not None else 0.0,
+        )
+        if waited >= self.settings.executor.cleanup_patience_s:
             del self._cleanup_retries[run_key]
             log.error("outputs of the failed run %s not cleaned up: %s; recording the failure "
                       "anyway (proseo facility check lists what is left)", run_key,

@@ -51,7 +51,7 @@ class ExecutorSettings(BaseModel):
     ``transient_requeues`` times a job step, each time held back ``requeue_backoff_s``
     seconds, doubling up to ``requeue_backoff_max_s``. A failed run's outputs are deleted
     before its failure is recorded; while the storage is unreachable the step stays RUNNING
-    for up to ``cleanup_patience_s`` seconds, then the failure is recorded anyway (what the
+    for up to ``cleanup_patience_s`` seconds from the run's end, then the failure is recorded anyway (what the
     run stored is left to ``proseo facility check``).
     """
 

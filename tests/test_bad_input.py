@@ -39,6 +39,7 @@ from proseo.rule_language import parse_rule
 from proseo.storage import check_name
 from tests.conftest import add_user, api_client, approved_tst_order, tst_order_spec
 from tests.pgcluster import free_port
+from tests.test_wrapper import tst_l1b_description
 
 HUGE = "142454252895830228992"
 
@@ -288,6 +289,36 @@ def test_unreachable_storage_is_the_job_steps_reason(
     assert "without a result manifest" not in message
     assert "the storage could not be reached for 0.5 s" in message, message
     assert f"127.0.0.1:{closed}" in message, message
+
+
+def test_the_clean_up_patience_counts_from_the_end_of_the_run(
+    tst: Database, tst_settings: Settings
+) -> None:
+    """A failed run's outputs cannot be deleted (nothing listens at the storage's endpoint).
+    The clean-up patience counts from the run's end in its manifest, so a dispatcher
+    started (or restarted) after the patience passed records the failure at its first try,
+    while one within the patience leaves the step to a later round."""
+    tst_settings.executor.cleanup_patience_s = 600.0
+    storage = {
+        "kind": "s3",
+        "bucket": "nowhere",
+        "endpoint_url": f"http://127.0.0.1:{free_port()}",
+        "access_key": "x",
+        "secret_key": "y",
+    }
+    dispatcher = Dispatcher(tst, tst_settings)
+    run_dir = dispatcher.run_dir("proseo-7-1")
+    run_dir.mkdir(parents=True)
+    description = tst_l1b_description(storage, "in/L0.dat", "out/L1B.dat")
+    (run_dir / "description.json").write_text(json.dumps(description))
+    with tst.transaction() as session:
+        facility = default_facility(session)
+        facility.storage_settings = storage
+        recent = utc_now() - timedelta(seconds=10)
+        assert not dispatcher._cleaned_up(facility, "proseo-7-1", recent)
+        restarted = Dispatcher(tst, tst_settings)  # its own back-off, no memory of the try
+        long_ago = utc_now() - timedelta(seconds=601)
+        assert restarted._cleaned_up(facility, "proseo-7-1", long_ago)
 
 
 def test_outputs_of_an_order_without_a_file_class_follow_the_missions_names(
