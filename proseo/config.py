@@ -51,8 +51,8 @@ class ExecutorSettings(BaseModel):
     ``transient_requeues`` times a job step, each time held back ``requeue_backoff_s``
     seconds, doubling up to ``requeue_backoff_max_s``. A failed run's outputs are deleted
     before its failure is recorded; while the storage is unreachable the step stays RUNNING
-    for up to ``cleanup_patience_s`` seconds from the run's end, then the failure is recorded anyway (what the
-    run stored is left to ``proseo facility check``).
+    for up to ``cleanup_patience_s`` seconds from the run's end, then the failure is
+    recorded anyway (what the run stored is left to ``proseo facility check``).
     """
 
     max_parallel: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), gt=0)
