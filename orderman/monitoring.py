@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from proseo.db.functions import epoch_us
@@ -110,9 +110,7 @@ class Requeues:
 def requeue_counts(session: Session, mission: str | None = None) -> list[Requeues]:
     """:class:`Requeues` per facility that has such job steps, of one mission (code) or of
     all (``None``), by facility name."""
-    held = case(
-        (and_(JobStep.state == JobStepState.READY, JobStep.not_before > utc_now()), 1), else_=0
-    )
+    held = case((JobStep.held_back_condition(utc_now()), 1), else_=0)
     query = (
         select(ProcessingFacility.name, func.sum(held), func.max(JobStep.transient_failures))
         .join(Job, JobStep.job_id == Job.id)

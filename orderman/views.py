@@ -393,11 +393,7 @@ def job_step_view(session: Session, job_step_id: int) -> JobStepView:
         else None,
         attempt=step.attempt,
         transient_failures=step.transient_failures,
-        held_until=step.not_before
-        if step.state is JobStepState.READY
-        and step.not_before is not None
-        and step.not_before > utc_now()
-        else None,
+        held_until=step.not_before if step.held_back(utc_now()) else None,
         inputs=[
             QueryView(
                 product_type=q.requested_product_class.product_type,

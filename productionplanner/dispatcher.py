@@ -780,7 +780,7 @@ class Dispatcher:
                             ProcessingOrder.execution_time <= utc_now(),
                         ),
                         # requeued after a storage outage: held back for the back-off
-                        or_(JobStep.not_before.is_(None), JobStep.not_before <= utc_now()),
+                        ~JobStep.held_back_condition(utc_now()),
                     )
                     .order_by(JobStep.priority.desc(), JobStep.id)
                     .limit(free)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     ForeignKey,
     Index,
     String,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    and_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -272,6 +274,23 @@ class JobStep(Base):
     def run_key(self) -> str:
         """Deterministic executor run key ``proseo-<job step id>-<attempt>``."""
         return f"proseo-{self.id}-{self.attempt}"
+
+    def held_back(self, now: datetime) -> bool:
+        """Whether the step is READY but requeued after a storage outage and not to be
+        dispatched before ``not_before``, which is after ``now`` (UTC); in SQL:
+        :meth:`held_back_condition`."""
+        return (
+            self.state is JobStepState.READY
+            and self.not_before is not None
+            and self.not_before > now
+        )
+
+    @classmethod
+    def held_back_condition(cls, now: datetime) -> ColumnElement[bool]:
+        """:meth:`held_back` as a SQL condition; never NULL, so its negation is safe."""
+        return and_(
+            cls.state == JobStepState.READY, cls.not_before.is_not(None), cls.not_before > now
+        )
 
 
 class ProductQuery(Base):
